@@ -1,0 +1,47 @@
+//! The connector contract: what a Tributary source implements, and nothing about how it is run.
+//!
+//! A connector pulls **one page** of records from an opaque cursor and returns the records, the
+//! next cursor and any rate-limit hints the source gave. The runtime (the worker) owns the page
+//! loop, transactions, retries and timing. This crate must not know about RabbitMQ or PostgreSQL:
+//! a connector author depends on it alone.
+
+mod error;
+mod ids;
+mod page;
+mod registry;
+
+pub use async_trait::async_trait;
+pub use error::{ConnectorError, ErrorClass};
+pub use ids::{ConnectorKind, IdError, JobId, SourceId, StreamName, TenantId};
+pub use page::{Cursor, Page, PullRequest, RateLimitHint, Record, Window};
+pub use registry::{ConfigError, ConnectorFactory, ConnectorSpec, Registry, RegistryError};
+
+/// One stream a connector can pull (for example `orders`), as listed by [`Connector::streams`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamInfo {
+    /// The stream's name, as used in jobs and in the `records.stream` column.
+    pub name: StreamName,
+    /// One line for humans: what a record of this stream is.
+    pub description: String,
+}
+
+/// A configured source of records. Object-safe: the worker holds `Arc<dyn Connector>`.
+///
+/// Implementations must be cheap to share across tasks; the runtime calls `pull` concurrently
+/// for different (tenant, stream) pairs, never for the same one.
+#[async_trait]
+pub trait Connector: Send + Sync + std::fmt::Debug + 'static {
+    /// The kind this connector was built as (for example `demo`).
+    fn kind(&self) -> &ConnectorKind;
+
+    /// The streams this connector can pull.
+    fn streams(&self) -> Vec<StreamInfo>;
+
+    /// Verifies that the source is reachable and the configuration is accepted.
+    async fn check(&self, tenant: &TenantId) -> Result<(), ConnectorError>;
+
+    /// Pulls one page. `request.cursor == None` means "from the start of the window".
+    ///
+    /// Returning `next_cursor == None` means the window is exhausted.
+    async fn pull(&self, request: PullRequest<'_>) -> Result<Page, ConnectorError>;
+}
