@@ -1,1 +1,37 @@
-//! Placeholder while the crate is being written.
+//! A local mock e-commerce API (orders, customers, products per tenant) for Tributary's offline
+//! demo, its tests and its benchmarks. It speaks the shape real shop APIs do: opaque cursor
+//! pagination, `updated_since` windows, rate-limit headers, JSON error bodies; and it can
+//! misbehave on purpose (latency, 429, 5xx, truncated bodies, hangs), randomly from a seed or
+//! exactly as a test scripts it.
+//!
+//! Data is generated on the fly from (seed, tenant, stream, index, epoch): nothing is stored,
+//! the same seed always serves the same bytes, and a page costs O(page size).
+//!
+//! This crate knows nothing about Tributary's connector contract; the `demo` connector is the
+//! client. Start one in a test with [`spawn`]:
+//!
+//! ```no_run
+//! # async fn example() -> std::io::Result<()> {
+//! use tributary_demo_shop::{spawn, ScriptedFault, ShopConfig, Stream};
+//! let shop = spawn(ShopConfig::with_volume(1_000, 200, 50)).await?;
+//! shop.script([ScriptedFault::status(503)]);
+//! let url = format!("{}/v1/tenants/acme/orders?limit=250", shop.url());
+//! assert_eq!(shop.total("acme", Stream::Orders), 1_000);
+//! # let _ = url; Ok(()) }
+//! ```
+
+mod config;
+mod cursor;
+mod data;
+mod http;
+mod server;
+mod shop;
+
+pub use config::{
+    Faults, InvalidConfig, RateBudget, ScriptedFault, ShopConfig, DEFAULT_CUSTOMERS,
+    DEFAULT_ORDERS, DEFAULT_PRODUCTS, DEFAULT_REQUEST_LOG_CAPACITY, DEFAULT_SEED,
+};
+pub use data::{Stream, UnknownStream, UpdatedRange};
+pub use http::{DEFAULT_PAGE_LIMIT, LOCKED_TENANT_PREFIX, MAX_PAGE_LIMIT};
+pub use server::{spawn, ShopHandle, ShopServer};
+pub use shop::{FaultCounts, FaultKind, RequestLogEntry, Shop, Stats, StreamCounts, Totals};

@@ -1,0 +1,260 @@
+//! The [`DemoConnector`]: one page per `pull`, over HTTP with `reqwest`. It only fetches and
+//! classifies; the runtime owns the page loop, retries and timing.
+
+use crate::response::{http_error, parse_page, rate_limit_hint, retry_after};
+use crate::settings::DemoSettings;
+use chrono::{SecondsFormat, Utc};
+use reqwest::Url;
+use std::fmt;
+use std::sync::Arc;
+use tributary_connector::{
+    async_trait, ConfigError, Connector, ConnectorError, ConnectorKind, Cursor, Page, PullRequest,
+    StreamInfo, StreamName, TenantId, Window,
+};
+
+/// The shop's streams and what a record of each is.
+const STREAMS: [(&str, &str); 3] = [
+    (
+        "orders",
+        "An order with line items, totals and a shipping address.",
+    ),
+    (
+        "customers",
+        "A customer with contact details and a default address.",
+    ),
+    ("products", "A product with its price and inventory."),
+];
+
+/// Pulls from the demo shop. Cheap to share: the HTTP client pools connections internally.
+pub struct DemoConnector {
+    kind: ConnectorKind,
+    settings: DemoSettings,
+    client: reqwest::Client,
+}
+
+impl fmt::Debug for DemoConnector {
+    /// Kind and settings only; the settings' `Debug` redacts any password in the URL.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DemoConnector")
+            .field("kind", &self.kind)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a demo connector from JSON settings; the factory in [`crate::spec`].
+pub fn build(settings: &serde_json::Value) -> Result<Arc<dyn Connector>, ConfigError> {
+    let connector = DemoConnector::new(DemoSettings::from_json(settings)?)?;
+    Ok(Arc::new(connector))
+}
+
+impl DemoConnector {
+    /// A connector for these settings, with its own connection pool.
+    pub fn new(settings: DemoSettings) -> Result<Self, ConfigError> {
+        let client = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout.min(std::time::Duration::from_secs(5)))
+            .user_agent(concat!(
+                "tributary-connector-demo/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build()
+            .map_err(|error| ConfigError {
+                kind: crate::KIND.to_owned(),
+                message: format!("could not build the HTTP client: {error}"),
+            })?;
+        Ok(Self {
+            kind: ConnectorKind::new(crate::KIND).expect("`demo` is a valid connector kind"),
+            settings,
+            client,
+        })
+    }
+
+    /// The settings this connector was built with.
+    pub fn settings(&self) -> &DemoSettings {
+        &self.settings
+    }
+
+    /// `{base_url}/v1/tenants/{tenant}/{stream}`, keeping any path prefix of the base URL.
+    fn page_url(&self, tenant: &TenantId, stream: &str) -> Result<Url, ConnectorError> {
+        // Tenant ids may contain dots; "." and ".." would be resolved away as path segments.
+        if matches!(tenant.as_str(), "." | "..") {
+            return Err(ConnectorError::Config {
+                message: format!("tenant id {tenant:?} cannot be used as a URL path segment"),
+            });
+        }
+        let mut url = self.settings.base_url.clone();
+        url.path_segments_mut()
+            .map_err(|()| ConnectorError::Config {
+                message: "the base URL cannot have a path".to_owned(),
+            })?
+            .pop_if_empty()
+            .extend(["v1", "tenants", tenant.as_str(), stream]);
+        Ok(url)
+    }
+
+    /// Fetches one page of `stream` and parses it.
+    async fn fetch_page(
+        &self,
+        tenant: &TenantId,
+        stream: &str,
+        limit: u32,
+        cursor: Option<&Cursor>,
+        window: &Window,
+    ) -> Result<Page, ConnectorError> {
+        let url = self.page_url(tenant, stream)?;
+        let what = format!("GET {}", url.path());
+        let mut query: Vec<(&str, String)> = vec![("limit", limit.to_string())];
+        if let Some(cursor) = cursor {
+            query.push(("cursor", cursor.as_str().to_owned()));
+        }
+        if let Some(from) = window.from {
+            query.push((
+                "updated_since",
+                from.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+            ));
+        }
+        if let Some(to) = window.to {
+            query.push((
+                "updated_before",
+                to.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+            ));
+        }
+
+        let response = self
+            .client
+            .get(url)
+            .query(&query)
+            .send()
+            .await
+            .map_err(|error| transport_error(&what, error))?;
+        let status = response.status();
+        let rate_limit = rate_limit_hint(response.headers());
+        let retry_after = retry_after(response.headers(), Utc::now());
+        let body = response
+            .bytes()
+            .await
+            .map_err(|error| transport_error(&what, error))?;
+        if !status.is_success() {
+            return Err(http_error(status, retry_after, &body, &what));
+        }
+        parse_page(&body, &what, cursor, rate_limit)
+    }
+}
+
+/// A request that got no HTTP answer: connect refused, timeout, reset mid-body. Worth retrying.
+/// The URL is stripped from reqwest's message so no credential in it reaches logs.
+fn transport_error(what: &str, error: reqwest::Error) -> ConnectorError {
+    let happened = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else if error.is_body() || error.is_decode() {
+        "failed while reading the body"
+    } else {
+        "failed"
+    };
+    let error = error.without_url();
+    let mut message = format!("{what}: request {happened}: {error}");
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    ConnectorError::Transient {
+        status: None,
+        message,
+    }
+}
+
+#[async_trait]
+impl Connector for DemoConnector {
+    fn kind(&self) -> &ConnectorKind {
+        &self.kind
+    }
+
+    fn streams(&self) -> Vec<StreamInfo> {
+        STREAMS
+            .iter()
+            .map(|(name, description)| StreamInfo {
+                name: StreamName::new(*name).expect("the demo stream names are valid"),
+                description: (*description).to_owned(),
+            })
+            .collect()
+    }
+
+    /// Fetches a one-record page of orders: proves the URL, the network and the tenant's access.
+    async fn check(&self, tenant: &TenantId) -> Result<(), ConnectorError> {
+        self.fetch_page(tenant, "orders", 1, None, &Window::default())
+            .await
+            .map(drop)
+    }
+
+    async fn pull(&self, request: PullRequest<'_>) -> Result<Page, ConnectorError> {
+        let stream = request.stream.as_str();
+        if !STREAMS.iter().any(|(name, _)| *name == stream) {
+            return Err(ConnectorError::Config {
+                message: format!(
+                    "unknown stream `{stream}`; the demo connector has orders, customers and products"
+                ),
+            });
+        }
+        self.fetch_page(
+            request.tenant,
+            stream,
+            self.settings.page_size,
+            request.cursor,
+            request.window,
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connector(base_url: &str) -> DemoConnector {
+        let settings =
+            DemoSettings::from_json(&serde_json::json!({ "base_url": base_url })).unwrap();
+        DemoConnector::new(settings).unwrap()
+    }
+
+    #[test]
+    fn page_urls_keep_the_base_path() {
+        let tenant = TenantId::new("acme.eu").unwrap();
+        for (base, expected) in [
+            (
+                "http://127.0.0.1:8089",
+                "http://127.0.0.1:8089/v1/tenants/acme.eu/orders",
+            ),
+            (
+                "http://127.0.0.1:8089/",
+                "http://127.0.0.1:8089/v1/tenants/acme.eu/orders",
+            ),
+            (
+                "https://example.com/shop",
+                "https://example.com/shop/v1/tenants/acme.eu/orders",
+            ),
+            (
+                "https://example.com/shop/",
+                "https://example.com/shop/v1/tenants/acme.eu/orders",
+            ),
+        ] {
+            let url = connector(base).page_url(&tenant, "orders").unwrap();
+            assert_eq!(url.as_str(), expected);
+        }
+    }
+
+    #[test]
+    fn dot_tenants_cannot_escape_the_path() {
+        let connector = connector("http://127.0.0.1:8089");
+        for tenant in [".", ".."] {
+            let error = connector
+                .page_url(&TenantId::new(tenant).unwrap(), "orders")
+                .unwrap_err();
+            assert_eq!(error.class(), tributary_connector::ErrorClass::Config);
+        }
+    }
+}
