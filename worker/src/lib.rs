@@ -1,1 +1,22 @@
-//! Placeholder while the crate is being written.
+//! The Tributary worker: a stateless RabbitMQ consumer that runs pull jobs through connectors
+//! and lands their records in PostgreSQL exactly once. `main.rs` is a thin CLI over this crate.
+//!
+//! Code map: [`config`] (settings), [`app`] (build, consume loop, shutdown), [`handler`] (one
+//! delivery → one [`handler::Outcome`]), [`pull`] (the page loop), [`acker`] (batched settling),
+//! [`http`] (health, metrics), [`telemetry`] (logs + metrics), [`connectors`] (the registry),
+//! [`enqueue`] and [`demo`] (publishing jobs from the CLI).
+
+pub mod acker;
+pub mod app;
+pub mod config;
+pub mod connectors;
+pub mod demo;
+pub mod enqueue;
+pub mod handler;
+pub mod http;
+pub mod pull;
+pub mod telemetry;
+
+pub use app::Worker;
+pub use config::Settings;
+pub use handler::Outcome;

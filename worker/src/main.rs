@@ -1,0 +1,287 @@
+//! `tributary-worker`: a thin command line over the worker library.
+// A command line talks to its user on stderr; the workspace lint is for library code.
+#![allow(clippy::print_stderr)]
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use tributary_broker::{JobEnvelope, JobKind};
+use tributary_connector::{ConnectorKind, SourceId, StreamName, TenantId, Window};
+use tributary_worker::config::Settings;
+use tributary_worker::{demo, enqueue, telemetry, Worker};
+
+/// Tributary worker: pulls records from sources into PostgreSQL, driven by RabbitMQ.
+///
+/// Settings come from defaults, then --config, then TRIBUTARY_* environment variables
+/// (`__` separates levels, e.g. TRIBUTARY_AMQP__URL, TRIBUTARY_DATABASE__URL).
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    /// A TOML settings file.
+    #[arg(long, global = true, env = "TRIBUTARY_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Consume and run jobs until SIGTERM or Ctrl-C, then drain in-flight jobs.
+    Run,
+    /// Record jobs in the ledger and publish them (with confirms).
+    Enqueue {
+        /// Configured source id (see `sources.<id>` in the settings).
+        #[arg(long)]
+        source: SourceId,
+        /// Tenant to pull for.
+        #[arg(long)]
+        tenant: TenantId,
+        /// Stream to pull.
+        #[arg(long)]
+        stream: StreamName,
+        /// Connector kind; defaults to the source's.
+        #[arg(long)]
+        connector: Option<ConnectorKind>,
+        /// Job kind.
+        #[arg(long, value_enum, default_value = "pull")]
+        kind: KindArg,
+        /// Window start (RFC 3339), inclusive.
+        #[arg(long)]
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        /// Window end (RFC 3339), exclusive.
+        #[arg(long)]
+        to: Option<chrono::DateTime<chrono::Utc>>,
+        /// How many identical jobs (each with its own id).
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+    },
+    /// Validate the settings and every source's configuration; report every problem.
+    CheckConfig,
+    /// Apply pending database migrations.
+    Migrate,
+    /// Print the broker topology as a RabbitMQ definitions file.
+    Topology {
+        /// Virtual host to put in the definitions.
+        #[arg(long, default_value = "/")]
+        vhost: String,
+    },
+    /// Run the offline demo against a running demo shop and worker processes.
+    Demo {
+        /// The demo shop's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8089")]
+        shop_url: String,
+        /// Source id of the shop in the settings.
+        #[arg(long, default_value = "demo_shop")]
+        source: SourceId,
+        /// Tenants to pull for, comma-separated.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "acme,globex,locked-initech"
+        )]
+        tenants: Vec<TenantId>,
+        /// Streams to pull, comma-separated.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "orders,customers,products"
+        )]
+        streams: Vec<StreamName>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 900)]
+        timeout_secs: u64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum KindArg {
+    Pull,
+    Noop,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("error: invalid configuration: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init_logging(&settings.log);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(cli.command, settings)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run => {
+            let worker = Worker::build(settings).await?;
+            tracing::info!(http = %worker.http_addr(), "worker started");
+            worker.run_until_stopped(shutdown_signal()).await?;
+            tracing::info!("worker stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Enqueue {
+            source,
+            tenant,
+            stream,
+            connector,
+            kind,
+            from,
+            to,
+            count,
+        } => {
+            let connector = match connector {
+                Some(connector) => connector,
+                None => {
+                    let configured = settings.sources.get(source.as_str()).with_context(|| {
+                        format!("source `{source}` is not configured; pass --connector or configure sources.{source}")
+                    })?;
+                    ConnectorKind::new(configured.connector.clone())?
+                }
+            };
+            let kind = match kind {
+                KindArg::Pull => JobKind::Pull,
+                KindArg::Noop => JobKind::Noop,
+            };
+            let jobs: Vec<JobEnvelope> = (0..count)
+                .map(|_| {
+                    JobEnvelope::new_root(
+                        kind,
+                        connector.clone(),
+                        tenant.clone(),
+                        source.clone(),
+                        stream.clone(),
+                        Window { from, to },
+                    )
+                })
+                .collect();
+            let enqueuer = enqueue::Enqueuer::connect(&settings).await?;
+            enqueuer.enqueue(&jobs).await?;
+            enqueuer.close().await;
+            for job in jobs.iter().take(20) {
+                println!("{}", job.job_id);
+            }
+            if jobs.len() > 20 {
+                println!("… and {} more", jobs.len() - 20);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckConfig => Ok(check_config(&settings)),
+        Command::Migrate => {
+            let store = tributary_store::Store::connect(settings.database.url.expose(), 1)?;
+            let applied = store.migrate().await?;
+            if applied.is_empty() {
+                println!("database schema is up to date");
+            } else {
+                println!("applied migrations: {}", applied.join(", "));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Topology { vhost } => {
+            let registry = tributary_worker::connectors::registry();
+            let topology = tributary_worker::app::topology(&settings, &registry.kinds())?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&topology.definitions(&vhost))?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo {
+            shop_url,
+            source,
+            tenants,
+            streams,
+            timeout_secs,
+        } => {
+            if tenants.is_empty() || streams.is_empty() {
+                bail!("--tenants and --streams must not be empty");
+            }
+            let plan = demo::DemoPlan {
+                shop_url,
+                source,
+                tenants,
+                streams,
+                timeout: Duration::from_secs(timeout_secs),
+            };
+            let consistent = demo::run(&settings, &plan).await?;
+            Ok(if consistent {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
+
+/// Reports every problem with the settings and sources; exit code 2 if there is any.
+fn check_config(settings: &Settings) -> ExitCode {
+    let mut problems = settings.validate();
+    let registry = tributary_worker::connectors::registry();
+    for (id, source) in &settings.sources {
+        if let Err(error) = registry.build(&source.connector, &source.settings) {
+            problems.push(format!("sources.{id}: {error}"));
+        }
+    }
+    if problems.is_empty() {
+        println!("configuration OK");
+        println!("  broker topology prefix: {}", settings.amqp.prefix);
+        println!("  retry tiers: {}", settings.amqp.retry_tiers.join(", "));
+        let sources: Vec<String> = settings
+            .sources
+            .iter()
+            .map(|(id, source)| format!("{id} ({})", source.connector))
+            .collect();
+        println!(
+            "  sources: {}",
+            if sources.is_empty() {
+                "none".into()
+            } else {
+                sources.join(", ")
+            }
+        );
+        println!("  connectors built in: {}", registry.kinds().join(", "));
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("configuration has {} problem(s):", problems.len());
+        for problem in problems {
+            eprintln!("  - {problem}");
+        }
+        ExitCode::from(2)
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutdown requested; draining");
+}

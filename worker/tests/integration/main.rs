@@ -1,0 +1,9 @@
+//! Integration tests of the worker against the real RabbitMQ and PostgreSQL started by
+//! `ops/dev test`. Each test gets a fresh database and fresh queue names; the only thing mocked
+//! is the external API (the demo shop, in-process).
+
+mod bad_input;
+mod faults;
+mod helpers;
+mod ingestion;
+mod lifecycle;
