@@ -180,7 +180,8 @@ impl Default for LogSettings {
     fn default() -> Self {
         Self {
             format: LogFormat::Text,
-            filter: "info".into(),
+            // The database driver and the migration runner are chatty at info.
+            filter: "info,tokio_postgres=warn,refinery_core=warn".into(),
         }
     }
 }
