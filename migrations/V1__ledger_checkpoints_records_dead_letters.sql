@@ -102,7 +102,9 @@ CREATE TABLE dead_letters (
     queue       text,
     routing_key text,
     worker      text,
-    created_at  timestamptz NOT NULL DEFAULT now()
+    deliveries  integer NOT NULL DEFAULT 1,        -- times this letter arrived (redeliveries)
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    last_seen_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX dead_letters_job_idx ON dead_letters (job_id);
 CREATE INDEX dead_letters_class_idx ON dead_letters (class, created_at);

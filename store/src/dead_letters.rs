@@ -48,20 +48,23 @@ pub struct NewDeadLetter<'a> {
 
 impl Store {
     /// Stores a dead letter and marks its job dead, atomically. Returns `false` when this dead
-    /// letter was already stored (a redelivery of a message already dead-lettered).
+    /// letter was already stored (a redelivery of a message already dead-lettered); its
+    /// `deliveries` count goes up instead.
     pub async fn insert_dead_letter(&self, letter: &NewDeadLetter<'_>) -> Result<bool, StoreError> {
         let mut client = self.client().await?;
         let transaction = client
             .transaction()
             .await
             .map_err(StoreError::db("starting a dead-letter transaction"))?;
-        let inserted = transaction
-            .execute(
+        let inserted: bool = transaction
+            .query_one(
                 "INSERT INTO dead_letters (dedup_key, job_id, connector, tenant_id, source, stream,
                      class, reason, origin, attempts, http_status, payload, envelope, headers,
                      queue, routing_key, worker)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-                 ON CONFLICT (dedup_key) DO NOTHING",
+                 ON CONFLICT (dedup_key) DO UPDATE SET
+                     deliveries = dead_letters.deliveries + 1, last_seen_at = now()
+                 RETURNING (xmax = 0)",
                 &[
                     &letter.dedup_key,
                     &letter.job_id,
@@ -83,7 +86,8 @@ impl Store {
                 ],
             )
             .await
-            .map_err(StoreError::db("storing a dead letter"))?;
+            .map_err(StoreError::db("storing a dead letter"))?
+            .get(0);
         if let Some(job_id) = letter.job_id {
             let updated = transaction
                 .execute(
@@ -117,6 +121,6 @@ impl Store {
             .commit()
             .await
             .map_err(StoreError::db("committing a dead letter"))?;
-        Ok(inserted == 1)
+        Ok(inserted)
     }
 }

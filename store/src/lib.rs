@@ -19,7 +19,9 @@ pub use pages::{CommitOutcome, PageCommit, PageCounts, RunState, StreamKey};
 pub use stats::{DeadLetterRow, JobStatusCount, RecordCount};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 
 mod embedded {
     refinery::embed_migrations!("../migrations");
@@ -46,13 +48,25 @@ const MIGRATION_LOCK_KEY: i64 = 0x7472_6962_7574_6172; // "tributar"
 impl Store {
     /// A pool of at most `max_connections` to `url` (a `postgres://` URL or key=value string).
     /// Connections are opened lazily; call [`Store::ping`] to fail fast.
+    ///
+    /// TLS follows the URL's `sslmode` (`disable`, `prefer` — the default —, `require`);
+    /// certificates are verified against the system roots.
     pub fn connect(url: &str, max_connections: usize) -> Result<Self, StoreError> {
+        Self::connect_with_ca(url, max_connections, None)
+    }
+
+    /// As [`Store::connect`], also trusting the PEM certificates in `ca_file` (a private CA).
+    pub fn connect_with_ca(
+        url: &str,
+        max_connections: usize,
+        ca_file: Option<&Path>,
+    ) -> Result<Self, StoreError> {
         let config = tokio_postgres::Config::from_str(url).map_err(|error| StoreError::Config {
             message: format!("database.url is not a valid PostgreSQL URL: {error}"),
         })?;
         let manager = Manager::from_config(
             config,
-            tokio_postgres::NoTls,
+            tls_connector(ca_file)?,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -110,5 +124,82 @@ impl Store {
             .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
             .await;
         result
+    }
+}
+
+/// A rustls connector trusting the system roots and, if given, the certificates in `ca_file`.
+fn tls_connector(
+    ca_file: Option<&Path>,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let mut roots = rustls::RootCertStore::empty();
+    // Unreadable system certificates only shrink the trust store; a private CA can still be
+    // given explicitly.
+    for certificate in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(certificate);
+    }
+    if let Some(ca_file) = ca_file {
+        let certificates = CertificateDer::pem_file_iter(ca_file)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|error| StoreError::Config {
+                message: format!(
+                    "database.ca_file: cannot read PEM certificates from {}: {error}",
+                    ca_file.display()
+                ),
+            })?;
+        if certificates.is_empty() {
+            return Err(StoreError::Config {
+                message: format!("database.ca_file: no certificate in {}", ca_file.display()),
+            });
+        }
+        for certificate in certificates {
+            roots.add(certificate).map_err(|error| StoreError::Config {
+                message: format!("database.ca_file: {error}"),
+            })?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|error| StoreError::Config {
+            message: format!("cannot set up TLS: {error}"),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_ca_file_is_a_precise_config_error() {
+        let error = Store::connect_with_ca(
+            "postgres://u@127.0.0.1/x?sslmode=require",
+            1,
+            Some(Path::new("/nonexistent/ca.pem")),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with(
+                "database.ca_file: cannot read PEM certificates from /nonexistent/ca.pem"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_bad_url_names_the_setting_without_echoing_it() {
+        let error = Store::connect("postgres://u:secret@host:notaport/x", 1)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("database.url is not a valid PostgreSQL URL"),
+            "{error}"
+        );
+        assert!(!error.contains("secret"), "{error}");
     }
 }

@@ -21,7 +21,7 @@ use tributary_broker::lapin::options::{BasicCancelOptions, BasicConsumeOptions, 
 use tributary_broker::lapin::types::FieldTable;
 use tributary_broker::{Publisher, Topology, TopologyError};
 use tributary_connector::ConnectorKind;
-use tributary_store::{Ledger, Store};
+use tributary_store::Ledger;
 
 /// A built worker, ready to run.
 #[derive(Debug)]
@@ -69,10 +69,7 @@ impl Worker {
             );
         }
 
-        let store = Store::connect(
-            settings.database.url.expose(),
-            settings.database.max_connections,
-        )?;
+        let store = settings.database.store(settings.database.max_connections)?;
         store
             .ping()
             .await

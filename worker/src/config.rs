@@ -138,6 +138,23 @@ pub struct DatabaseSettings {
     pub max_connections: usize,
     /// Apply pending migrations at start-up (under an advisory lock).
     pub migrate_on_start: bool,
+    /// Extra CA certificates (PEM) to trust for TLS, besides the system roots. TLS itself is
+    /// chosen by the URL's `sslmode` (`disable`, `prefer` (default), `require`).
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+impl DatabaseSettings {
+    /// Opens the pool these settings describe.
+    pub fn store(
+        &self,
+        max_connections: usize,
+    ) -> Result<tributary_store::Store, tributary_store::StoreError> {
+        tributary_store::Store::connect_with_ca(
+            self.url.expose(),
+            max_connections,
+            self.ca_file.as_deref(),
+        )
+    }
 }
 
 impl Default for DatabaseSettings {
@@ -146,6 +163,7 @@ impl Default for DatabaseSettings {
             url: Secret::new("postgres://tributary@127.0.0.1:5432/tributary"),
             max_connections: 16,
             migrate_on_start: true,
+            ca_file: None,
         }
     }
 }

@@ -18,7 +18,7 @@ pub struct Enqueuer {
 impl Enqueuer {
     /// Connects to PostgreSQL and RabbitMQ and declares the topology.
     pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
-        let store = Store::connect(settings.database.url.expose(), 4)?;
+        let store = settings.database.store(4)?;
         store
             .ping()
             .await

@@ -140,6 +140,16 @@ impl Handler {
     /// Handles one delivery and records its outcome.
     pub async fn handle(&self, incoming: Incoming<'_>) -> Outcome {
         let started = Instant::now();
+        let outcome = self.handle_unmeasured(incoming).await;
+        telemetry::job_finished(
+            &self.connector_label(incoming.routing_key),
+            outcome.label(),
+            started.elapsed(),
+        );
+        outcome
+    }
+
+    async fn handle_unmeasured(&self, incoming: Incoming<'_>) -> Outcome {
         let started_at = Utc::now();
         let connector_label = self.connector_label(incoming.routing_key);
 
@@ -241,7 +251,7 @@ impl Handler {
                 .await;
         }
 
-        let outcome = match job.kind {
+        match job.kind {
             JobKind::Noop => {
                 self.finish(
                     &job,
@@ -259,9 +269,7 @@ impl Handler {
                 self.run_pull(incoming, &job, source, start, started_at)
                     .await
             }
-        };
-        telemetry::job_finished(&connector_label, outcome.label(), started.elapsed());
-        outcome
+        }
     }
 
     async fn run_pull(

@@ -184,7 +184,7 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<ExitCod
         }
         Command::CheckConfig => Ok(check_config(&settings)),
         Command::Migrate => {
-            let store = tributary_store::Store::connect(settings.database.url.expose(), 1)?;
+            let store = settings.database.store(1)?;
             let applied = store.migrate().await?;
             if applied.is_empty() {
                 println!("database schema is up to date");

@@ -122,16 +122,19 @@ impl TestApp {
     }
 
     /// Builds and starts an in-process worker with the current settings.
-    pub async fn start_worker(&mut self) {
+    /// Returns the address of its health and metrics endpoint.
+    pub async fn start_worker(&mut self) -> std::net::SocketAddr {
         let worker = Worker::build(self.settings.clone())
             .await
             .expect("worker builds");
+        let http = worker.http_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(worker.run_until_stopped(async move {
             let _ = stopped.await;
         }));
         self.workers.push(stop);
         self.worker_tasks.push(task);
+        http
     }
 
     /// Stops every in-process worker gracefully and waits for them.
@@ -254,6 +257,32 @@ impl TestApp {
             .publish_raw(&self.topology.work_exchange(), "demo", body, properties)
             .await
             .expect("publish raw message");
+    }
+
+    /// Messages ready on the demo work queue. With no consumer attached, an unacknowledged
+    /// delivery is back to ready, so after `stop_workers` this says whether every delivery
+    /// was acknowledged.
+    pub async fn work_queue_ready(&self) -> u32 {
+        let queue = self
+            .topology
+            .work_queue(&ConnectorKind::new("demo").unwrap());
+        let connection = tributary_broker::connect(self.settings.amqp.url.expose(), "test probe")
+            .await
+            .expect("connect to the broker");
+        let channel = connection.create_channel().await.unwrap();
+        let declared = channel
+            .queue_declare(
+                queue.into(),
+                tributary_broker::lapin::options::QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                Default::default(),
+            )
+            .await
+            .expect("the work queue exists");
+        let _ = connection.close(200, "probe".into()).await;
+        declared.message_count()
     }
 
     /// A job's ledger status.

@@ -107,6 +107,11 @@ async fn duplicate_deliveries_of_a_job_are_harmless() {
         "no page was applied twice"
     );
     app.stop_workers().await;
+    assert_eq!(
+        app.work_queue_ready().await,
+        0,
+        "every copy was acknowledged"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,4 +139,9 @@ async fn noop_jobs_go_through_the_ledger() {
         200
     );
     app.stop_workers().await;
+    assert_eq!(
+        app.work_queue_ready().await,
+        0,
+        "every delivery was acknowledged"
+    );
 }

@@ -116,3 +116,91 @@ async fn serial_worker_recovers_after_the_broker_restarts() {
     assert_eq!(app.stored("acme", "orders").await, 400);
     app.stop_workers().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_metrics_endpoints_tell_the_truth() {
+    let mut app = TestApp::new(ShopConfig::with_volume(120, 10, 10)).await;
+    let http = app.start_worker().await;
+    let client = reqwest::Client::new();
+    let get = |path: &'static str| {
+        let client = client.clone();
+        async move {
+            let response = client
+                .get(format!("http://{http}{path}"))
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    assert_eq!(get("/livez").await.0, 200);
+    wait_for("readiness", Duration::from_secs(10), || async {
+        (get("/readyz").await.0 == 200).then_some(())
+    })
+    .await;
+
+    let job = app.pull_job("acme", "orders");
+    app.enqueue(std::slice::from_ref(&job)).await;
+    app.wait_for_runs(&[job.job_id.as_uuid()], Duration::from_secs(30))
+        .await;
+    let (status, metrics) = get("/metrics").await;
+    assert_eq!(status, 200);
+    for expected in [
+        r#"tributary_jobs_total{connector="demo",outcome="succeeded"} 1"#,
+        r#"tributary_records_total{connector="demo",operation="inserted"} 120"#,
+        r#"tributary_pages_total{connector="demo"} 2"#,
+        "tributary_queue_latency_seconds_bucket",
+        "tributary_job_duration_seconds_bucket",
+        "tributary_broker_connected 1",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "missing {expected} in:\n{metrics}"
+        );
+    }
+    assert!(
+        !metrics.contains(&job.job_id.to_string()),
+        "no job id in labels"
+    );
+    app.stop_workers().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_reports_every_problem_with_its_path() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tributary-worker"))
+        .arg("check-config")
+        .env_clear()
+        .env("TRIBUTARY_WORKER__CONCURRENCY", "0")
+        .env("TRIBUTARY_AMQP__RETRY_TIERS", r#"["5s","soon"]"#)
+        .env("TRIBUTARY_DATABASE__URL", "mysql://nope")
+        .env("TRIBUTARY_SOURCES__SHOP__CONNECTOR", "demo")
+        .env("TRIBUTARY_SOURCES__SHOP__SETTINGS__BASE_URL", "not a url")
+        .env("TRIBUTARY_SOURCES__OTHER__CONNECTOR", "shopify")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for expected in [
+        "worker.concurrency",
+        "amqp.retry_tiers[1]",
+        "database.url",
+        "sources.shop:",
+        "base_url",
+        "sources.other: unknown connector kind `shopify`; known kinds: demo",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tributary-worker"))
+        .arg("check-config")
+        .env_clear()
+        .env("TRIBUTARY_WORKER__CONCURENCY", "3")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("concurency"), "{stderr}");
+}
