@@ -45,6 +45,14 @@ impl Worker {
     /// Validates settings, builds connectors, connects to PostgreSQL (migrating if configured)
     /// and RabbitMQ, and declares the topology — refusing to start on a conflicting one.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_registry(settings, crate::connectors::registry()).await
+    }
+
+    /// As [`Worker::build`], with another set of connectors (tests add misbehaving ones).
+    pub async fn build_with_registry(
+        settings: Settings,
+        registry: tributary_connector::Registry,
+    ) -> anyhow::Result<Self> {
         let problems = settings.validate();
         if !problems.is_empty() {
             bail!("invalid configuration:\n  {}", problems.join("\n  "));
@@ -54,7 +62,6 @@ impl Worker {
             .name
             .clone()
             .unwrap_or_else(default_worker_name);
-        let registry = crate::connectors::registry();
         let mut sources = BTreeMap::new();
         for (id, source) in &settings.sources {
             let connector = registry

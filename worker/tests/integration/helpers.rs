@@ -124,7 +124,16 @@ impl TestApp {
     /// Builds and starts an in-process worker with the current settings.
     /// Returns the address of its health and metrics endpoint.
     pub async fn start_worker(&mut self) -> std::net::SocketAddr {
-        let worker = Worker::build(self.settings.clone())
+        self.start_worker_with(tributary_worker::connectors::registry())
+            .await
+    }
+
+    /// As [`TestApp::start_worker`], with another set of connectors.
+    pub async fn start_worker_with(
+        &mut self,
+        registry: tributary_connector::Registry,
+    ) -> std::net::SocketAddr {
+        let worker = Worker::build_with_registry(self.settings.clone(), registry)
             .await
             .expect("worker builds");
         let http = worker.http_addr();

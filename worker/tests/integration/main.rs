@@ -7,3 +7,4 @@ mod faults;
 mod helpers;
 mod ingestion;
 mod lifecycle;
+mod misbehaving;
