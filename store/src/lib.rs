@@ -9,12 +9,14 @@ mod batcher;
 mod dead_letters;
 mod error;
 mod ledger;
+mod limits;
 mod pages;
 mod stats;
 
 pub use dead_letters::NewDeadLetter;
 pub use error::StoreError;
 pub use ledger::{BeginJob, FinishJob, JobStart, JobStatus, Ledger, NewJob};
+pub use limits::{BreakerGate, BreakerPolicy, BreakerState};
 pub use pages::{CommitOutcome, PageCommit, PageCounts, RunState, StreamKey};
 pub use stats::{DeadLetterRow, JobStatusCount, RecordCount};
 

@@ -6,6 +6,7 @@ use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::time::Duration;
 use tributary_connector::Record;
 use uuid::Uuid;
 
@@ -32,6 +33,12 @@ pub enum RunState {
     Finished,
     /// A newer run took over this stream; this job has nothing left to do.
     Superseded,
+    /// Another run holds the stream's lease (at most one active pull per stream): come back
+    /// after `retry_after`.
+    Busy {
+        /// How long the other run's lease has left.
+        retry_after: Duration,
+    },
 }
 
 /// One page to commit.
@@ -51,6 +58,8 @@ pub struct PageCommit<'a> {
     pub next_cursor: Option<&'a str>,
     /// The page's records.
     pub records: &'a [Record],
+    /// How long the run's lease on the stream lasts after this commit.
+    pub lease_ttl: Duration,
 }
 
 /// What a page did to the store.
@@ -82,43 +91,82 @@ pub enum CommitOutcome {
 }
 
 impl Store {
-    /// Opens (or resumes) the run `run_id` on a stream. A root job (`may_start` true) starts a
-    /// new run, taking the checkpoint over from any older run; a continuation only resumes.
+    /// Opens (or resumes) the run `run_id` on a stream and takes (or renews) the stream's
+    /// lease for `lease_ttl`. A root job (`may_start` true) starts a new run, taking the
+    /// checkpoint over from an older run once that run's lease is released or expired; a
+    /// continuation only resumes its own run.
     pub async fn open_run(
         &self,
         key: StreamKey<'_>,
         run_id: Uuid,
         may_start: bool,
+        lease_ttl: Duration,
     ) -> Result<RunState, StoreError> {
         let client = self.client().await?;
         client
             .execute(
-                "INSERT INTO checkpoints (tenant_id, source, stream, run_id)
+                "INSERT INTO checkpoints AS c (tenant_id, source, stream, run_id)
                  VALUES ($1, $2, $3, $4)
                  ON CONFLICT (tenant_id, source, stream) DO UPDATE SET
                      run_id = EXCLUDED.run_id, cursor = NULL, finished = false, pages = 0,
-                     records = 0, run_started_at = now(), updated_at = now()
-                 WHERE checkpoints.run_id <> EXCLUDED.run_id AND $5",
+                     records = 0, run_started_at = now(), updated_at = now(),
+                     lease_run = NULL, lease_until = NULL
+                 WHERE c.run_id <> EXCLUDED.run_id AND $5
+                   AND (c.finished OR c.lease_run IS NULL OR c.lease_until < clock_timestamp())",
                 &[&key.tenant, &key.source, &key.stream, &run_id, &may_start],
             )
             .await
             .map_err(StoreError::db("opening a run"))?;
         let row = client
             .query_one(
-                "SELECT run_id, cursor, finished FROM checkpoints
-                 WHERE tenant_id = $1 AND source = $2 AND stream = $3",
-                &[&key.tenant, &key.source, &key.stream],
+                "UPDATE checkpoints SET
+                     lease_run = CASE WHEN run_id = $4 AND NOT finished THEN $4 ELSE lease_run END,
+                     lease_until = CASE WHEN run_id = $4 AND NOT finished
+                                        THEN clock_timestamp() + make_interval(secs => $5)
+                                        ELSE lease_until END
+                 WHERE tenant_id = $1 AND source = $2 AND stream = $3
+                 RETURNING run_id, cursor, finished,
+                     extract(epoch FROM lease_until - clock_timestamp())::float8",
+                &[
+                    &key.tenant,
+                    &key.source,
+                    &key.stream,
+                    &run_id,
+                    &lease_ttl.as_secs_f64(),
+                ],
             )
             .await
             .map_err(StoreError::db("reading a checkpoint"))?;
         let current_run: Uuid = row.get(0);
+        let lease_left: Option<f64> = row.get(3);
         Ok(if current_run != run_id {
-            RunState::Superseded
+            if may_start {
+                RunState::Busy {
+                    retry_after: Duration::from_secs_f64(lease_left.unwrap_or(1.0).max(0.0)),
+                }
+            } else {
+                RunState::Superseded
+            }
         } else if row.get::<_, bool>(2) {
             RunState::Finished
         } else {
             RunState::Resume { cursor: row.get(1) }
         })
+    }
+
+    /// Releases a run's lease on a stream (the run gave up), so the next run need not wait
+    /// for it to expire.
+    pub async fn release_lease(&self, key: StreamKey<'_>, run_id: Uuid) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE checkpoints SET lease_run = NULL, lease_until = NULL
+                 WHERE tenant_id = $1 AND source = $2 AND stream = $3 AND lease_run = $4",
+                &[&key.tenant, &key.source, &key.stream, &run_id],
+            )
+            .await
+            .map_err(StoreError::db("releasing a stream lease"))?;
+        Ok(())
     }
 
     /// Restarts a run's window from its start (the source refused the cursor). Idempotent:
@@ -218,7 +266,10 @@ impl Store {
         transaction
             .execute(
                 "UPDATE checkpoints SET cursor = $4, finished = $5, pages = pages + 1,
-                        records = records + $6, updated_at = now()
+                        records = records + $6, updated_at = now(),
+                        lease_run = CASE WHEN $5 THEN NULL ELSE run_id END,
+                        lease_until = CASE WHEN $5 THEN NULL
+                                           ELSE clock_timestamp() + make_interval(secs => $7) END
                  WHERE tenant_id = $1 AND source = $2 AND stream = $3",
                 &[
                     &key.tenant,
@@ -227,6 +278,7 @@ impl Store {
                     &page.next_cursor,
                     &page.next_cursor.is_none(),
                     &(rows.external_id.len() as i64),
+                    &page.lease_ttl.as_secs_f64(),
                 ],
             )
             .await

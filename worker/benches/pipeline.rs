@@ -86,6 +86,7 @@ async fn main() -> anyhow::Result<()> {
         SourceSettings {
             connector: "demo".into(),
             settings: serde_json::json!({"base_url": shop.url(), "page_size": 250}),
+            rate_limit: None,
         },
     );
     let enqueuer = Enqueuer::connect(&settings).await?;

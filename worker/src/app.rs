@@ -67,11 +67,19 @@ impl Worker {
             let connector = registry
                 .build(&source.connector, &source.settings)
                 .with_context(|| format!("sources.{id}: cannot build the source"))?;
+            let rate_policy = match &source.rate_limit {
+                Some(limit) => tributary_connector::RatePolicy {
+                    requests_per_second: limit.requests_per_second,
+                    burst: limit.burst,
+                },
+                None => connector.rate_policy(),
+            };
             sources.insert(
                 id.clone(),
                 Source {
                     kind: source.connector.clone(),
                     connector,
+                    rate_policy,
                 },
             );
         }
@@ -119,6 +127,15 @@ impl Worker {
             known_connectors: registry.kinds(),
             max_message_bytes: settings.worker.max_message_bytes,
             max_attempts: settings.worker.max_attempts,
+            limiter: crate::limits::Limiter::new(store.clone()),
+            breaker: tributary_store::BreakerPolicy {
+                failure_threshold: settings.worker.breaker_failure_threshold as i32,
+                cooldown: Duration::from_secs(settings.worker.breaker_cooldown_seconds),
+                max_cooldown: Duration::from_secs(settings.worker.breaker_max_cooldown_seconds),
+                probe_ttl: Duration::from_secs(
+                    settings.worker.job_max_seconds + settings.worker.page_timeout_seconds,
+                ),
+            },
             budget: Budget {
                 max_pages: settings.worker.job_max_pages,
                 max_duration: Duration::from_secs(settings.worker.job_max_seconds),

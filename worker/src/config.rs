@@ -76,6 +76,13 @@ pub struct WorkerSettings {
     pub page_timeout_seconds: u64,
     /// On SIGTERM: seconds to let in-flight jobs finish before handing them back to the broker.
     pub shutdown_grace_seconds: u64,
+    /// Consecutive failed jobs (transient errors or 429s) of one (tenant, source) that open its
+    /// circuit breaker: its jobs are then snoozed, spending no attempts.
+    pub breaker_failure_threshold: u32,
+    /// First cool-down of an open breaker, in seconds; doubles on each consecutive opening.
+    pub breaker_cooldown_seconds: u64,
+    /// Longest cool-down of an open breaker, in seconds.
+    pub breaker_max_cooldown_seconds: u64,
 }
 
 impl Default for WorkerSettings {
@@ -90,6 +97,9 @@ impl Default for WorkerSettings {
             job_max_seconds: 60,
             page_timeout_seconds: 30,
             shutdown_grace_seconds: 25,
+            breaker_failure_threshold: 5,
+            breaker_cooldown_seconds: 30,
+            breaker_max_cooldown_seconds: 600,
         }
     }
 }
@@ -223,6 +233,19 @@ pub struct SourceSettings {
     /// The connector's own settings, validated by the connector.
     #[serde(default)]
     pub settings: serde_json::Value,
+    /// Overrides the connector's request budget for this source (fleet-wide, per tenant).
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitSettings>,
+}
+
+/// A request budget: sustained rate and burst.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Sustained requests per second, across every worker process.
+    pub requests_per_second: f64,
+    /// Requests that may go back to back after an idle period.
+    pub burst: u32,
 }
 
 /// The top-level sections; environment variables outside them (such as the dev script's
@@ -288,6 +311,21 @@ impl Settings {
         let url = self.database.url.expose();
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             problems.push("database.url: must start with postgres:// or postgresql://".to_owned());
+        }
+        if self.worker.breaker_failure_threshold == 0 {
+            problems.push("worker.breaker_failure_threshold: must be at least 1".to_owned());
+        }
+        for (id, source) in &self.sources {
+            if let Some(limit) = source.rate_limit {
+                if !(limit.requests_per_second > 0.0 && limit.requests_per_second.is_finite()) {
+                    problems.push(format!(
+                        "sources.{id}.rate_limit.requests_per_second: must be a positive number"
+                    ));
+                }
+                if limit.burst == 0 {
+                    problems.push(format!("sources.{id}.rate_limit.burst: must be at least 1"));
+                }
+            }
         }
         if self.database.max_connections == 0 {
             problems.push("database.max_connections: must be at least 1".to_owned());

@@ -2,7 +2,8 @@
 //! dead letter, retry publish) *before* this returns; the consume loop only settles with the
 //! broker. Tests call [`Handler::handle`] directly.
 
-use crate::pull::{self, Budget, PullEnd, PullFailure, PullProgress};
+use crate::limits::{self, Limiter};
+use crate::pull::{self, Budget, PullContext, PullEnd, PullFailure, PullProgress};
 use crate::telemetry;
 use chrono::Utc;
 use sha2::{Digest, Sha256};
@@ -11,8 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tributary_broker::lapin::BasicProperties;
 use tributary_broker::{properties_json, JobEnvelope, JobKind, PublishError, Publisher, Topology};
-use tributary_connector::{Connector, ConnectorError, ErrorClass, JobId};
-use tributary_store::{FinishJob, JobStart, JobStatus, Ledger, NewDeadLetter, NewJob, Store};
+use tributary_connector::{Connector, ConnectorError, ErrorClass, JobId, RatePolicy};
+use tributary_store::{
+    BreakerPolicy, FinishJob, JobStart, JobStatus, Ledger, NewDeadLetter, NewJob, Store, StreamKey,
+};
 
 /// How a delivery ended. Every variant but `Requeue` means "acknowledge": the outcome is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +89,8 @@ pub struct Source {
     pub kind: String,
     /// The instance.
     pub connector: Arc<dyn Connector>,
+    /// Its request budget (the settings' override, else the connector's own policy).
+    pub rate_policy: RatePolicy,
 }
 
 /// Everything a delivery needs, shared by all in-flight jobs of a process.
@@ -111,6 +116,10 @@ pub struct Handler {
     pub max_attempts: u32,
     /// Per-job budget.
     pub budget: Budget,
+    /// This process's rate limiter (its schedule is shared fleet-wide).
+    pub limiter: Limiter,
+    /// When a source's circuit breaker opens.
+    pub breaker: BreakerPolicy,
 }
 
 /// The ledger row of a job envelope.
@@ -280,11 +289,22 @@ impl Handler {
         start: JobStart,
         started_at: chrono::DateTime<Utc>,
     ) -> Outcome {
-        let (end, progress) =
-            match pull::run(&self.store, &source.connector, job, self.budget).await {
-                Ok(result) => result,
-                Err(error) => return self.requeue(job.connector.as_str(), error.to_string()),
-            };
+        let (end, progress) = match pull::run(
+            PullContext {
+                store: &self.store,
+                limiter: &self.limiter,
+                connector: &source.connector,
+                rate_policy: source.rate_policy,
+                breaker: self.breaker,
+                budget: self.budget,
+            },
+            job,
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(error) => return self.requeue(job.connector.as_str(), error.to_string()),
+        };
         match end {
             PullEnd::Completed => {
                 self.finish(
@@ -324,6 +344,27 @@ impl Handler {
                 };
                 self.hand_over(job, job.continuation(assigned), started_at, progress)
                     .await
+            }
+            PullEnd::Paused {
+                retry_after,
+                class,
+                reason,
+            } => {
+                let failure = Failure {
+                    class,
+                    message: reason,
+                    http_status: None,
+                };
+                self.snooze(
+                    incoming,
+                    job,
+                    retry_after,
+                    &failure,
+                    start,
+                    started_at,
+                    progress,
+                )
+                .await
             }
             PullEnd::Failed(failure) => {
                 self.failed(incoming, job, failure, start, started_at, progress)
@@ -399,26 +440,36 @@ impl Handler {
             http_status,
         };
 
-        if let Some(delay) = retry_after {
-            let tier = self.topology.tier_at_least(delay).clone();
-            if let Err(error) = self
-                .publish_to_tier(incoming, &tier, "snooze", start.attempts as u32)
+        let limiter_key = limits::key(job.tenant.as_str(), job.source.as_str());
+        if transient || retry_after.is_some() {
+            // Both count towards the source's breaker; a 429 also pauses the source fleet-wide.
+            if let Some(delay) = retry_after {
+                if let Err(error) = self.limiter.pause(&limiter_key, delay).await {
+                    return self.requeue(connector, error.to_string());
+                }
+            }
+            match self
+                .store
+                .breaker_failure(
+                    job.tenant.as_str(),
+                    job.source.as_str(),
+                    connector,
+                    &failure.message,
+                    self.breaker,
+                )
                 .await
             {
-                return self.requeue(connector, error.to_string());
+                Ok(Some(cooldown)) => {
+                    telemetry::breaker_opened(connector, cooldown, &failure.message)
+                }
+                Ok(None) => {}
+                Err(error) => return self.requeue(connector, error.to_string()),
             }
-            telemetry::snoozed(connector, &tier.name, &failure.message);
+        }
+
+        if let Some(delay) = retry_after {
             return self
-                .finish(
-                    job,
-                    JobStatus::Snoozed,
-                    "snoozed",
-                    Some(&failure),
-                    0,
-                    started_at,
-                    progress,
-                    Outcome::Snoozed { tier: tier.name },
-                )
+                .snooze(incoming, job, delay, &failure, start, started_at, progress)
                 .await;
         }
 
@@ -480,6 +531,40 @@ impl Handler {
             failure.http_status,
             start.attempts,
             started_at,
+        )
+        .await
+    }
+
+    /// Sends the job to wait in the tier covering `delay`, without spending an attempt.
+    #[allow(clippy::too_many_arguments)]
+    async fn snooze(
+        &self,
+        incoming: Incoming<'_>,
+        job: &JobEnvelope,
+        delay: Duration,
+        failure: &Failure,
+        start: JobStart,
+        started_at: chrono::DateTime<Utc>,
+        progress: PullProgress,
+    ) -> Outcome {
+        let connector = job.connector.as_str();
+        let tier = self.topology.tier_at_least(delay).clone();
+        if let Err(error) = self
+            .publish_to_tier(incoming, &tier, "snooze", start.attempts.max(0) as u32)
+            .await
+        {
+            return self.requeue(connector, error.to_string());
+        }
+        telemetry::snoozed(connector, &tier.name, &failure.message);
+        self.finish(
+            job,
+            JobStatus::Snoozed,
+            "snoozed",
+            Some(failure),
+            0,
+            started_at,
+            progress,
+            Outcome::Snoozed { tier: tier.name },
         )
         .await
     }
@@ -550,6 +635,18 @@ impl Handler {
         attempts: i32,
         started_at: chrono::DateTime<Utc>,
     ) -> Outcome {
+        if job.kind == JobKind::Pull {
+            // The run gives up: let the next run of this stream start without waiting for the
+            // lease to expire.
+            let key = StreamKey {
+                tenant: job.tenant.as_str(),
+                source: job.source.as_str(),
+                stream: job.stream.as_str(),
+            };
+            if let Err(error) = self.store.release_lease(key, job.root().as_uuid()).await {
+                return self.requeue(job.connector.as_str(), error.to_string());
+            }
+        }
         let letter = NewDeadLetter {
             dedup_key: format!("job:{}", job.job_id),
             job_id: Some(job.job_id.as_uuid()),

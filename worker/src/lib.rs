@@ -14,6 +14,7 @@ pub mod demo;
 pub mod enqueue;
 pub mod handler;
 pub mod http;
+pub mod limits;
 pub mod pull;
 pub mod telemetry;
 

@@ -2,13 +2,16 @@
 //! checkpoint, repeat — until the window is exhausted, the job's budget is spent, or a page
 //! fails. The connector pulls; this loop owns transactions, quick retries, timeouts and panics.
 
+use crate::limits::{self, Limiter, Wait};
 use crate::telemetry;
 use backon::{ExponentialBuilder, Retryable};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tributary_broker::JobEnvelope;
-use tributary_connector::{Connector, ConnectorError, Cursor, Page, PullRequest};
-use tributary_store::{CommitOutcome, PageCommit, RunState, Store, StoreError, StreamKey};
+use tributary_connector::{Connector, ConnectorError, Cursor, Page, PullRequest, RatePolicy};
+use tributary_store::{
+    BreakerGate, BreakerPolicy, CommitOutcome, PageCommit, RunState, Store, StoreError, StreamKey,
+};
 
 /// How much one job may do before handing over to a continuation.
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +52,17 @@ impl PullFailure {
 /// How the loop ended.
 #[derive(Debug)]
 pub enum PullEnd {
+    /// Not now, through no fault of the job: the source's breaker is open, another run holds
+    /// the stream's lease, or the shared rate-limit schedule is full. Snooze without spending
+    /// an attempt.
+    Paused {
+        /// When to come back.
+        retry_after: Duration,
+        /// `breaker_open`, `stream_busy` or `rate_limited`.
+        class: &'static str,
+        /// For the ledger and logs.
+        reason: String,
+    },
     /// The window is exhausted: the run is complete.
     Completed,
     /// The budget is spent and more remains: hand over to a continuation.
@@ -68,14 +82,37 @@ pub struct PullProgress {
     pub records: u64,
 }
 
+/// What the page loop needs besides the job.
+#[derive(Debug, Clone, Copy)]
+pub struct PullContext<'a> {
+    /// The store (checkpoints, records, breakers, rate schedule).
+    pub store: &'a Store,
+    /// This process's rate limiter.
+    pub limiter: &'a Limiter,
+    /// The source's connector.
+    pub connector: &'a Arc<dyn Connector>,
+    /// The source's request budget.
+    pub rate_policy: RatePolicy,
+    /// When the source's breaker opens.
+    pub breaker: BreakerPolicy,
+    /// The job's budget.
+    pub budget: Budget,
+}
+
 /// Runs the page loop for `job`. `Err` only for store failures: the outcome cannot be recorded,
 /// so the delivery must go back to the broker.
 pub async fn run(
-    store: &Store,
-    connector: &Arc<dyn Connector>,
+    context: PullContext<'_>,
     job: &JobEnvelope,
-    budget: Budget,
 ) -> Result<(PullEnd, PullProgress), StoreError> {
+    let PullContext {
+        store,
+        limiter,
+        connector,
+        rate_policy,
+        breaker,
+        budget,
+    } = context;
     let started = Instant::now();
     let key = StreamKey {
         tenant: job.tenant.as_str(),
@@ -84,15 +121,76 @@ pub async fn run(
     };
     let run_id = job.root().as_uuid();
     let mut progress = PullProgress::default();
-    let mut cursor = match store.open_run(key, run_id, !job.is_continuation()).await? {
+    match store
+        .breaker_gate(
+            key.tenant,
+            key.source,
+            job.job_id.as_uuid(),
+            breaker.probe_ttl,
+        )
+        .await?
+    {
+        BreakerGate::Closed | BreakerGate::Probe => {}
+        BreakerGate::Open {
+            retry_after,
+            reason,
+        } => {
+            let reason = format!("circuit breaker open for this source: {reason}");
+            return Ok((
+                PullEnd::Paused {
+                    retry_after,
+                    class: "breaker_open",
+                    reason,
+                },
+                progress,
+            ));
+        }
+    }
+    // The lease outlives one job's budget, so a run's continuation finds it still held.
+    let lease_ttl = budget.max_duration + budget.page_timeout + Duration::from_secs(30);
+    let mut cursor = match store
+        .open_run(key, run_id, !job.is_continuation(), lease_ttl)
+        .await?
+    {
         RunState::Finished => return Ok((PullEnd::Completed, progress)),
         RunState::Superseded => return Ok((PullEnd::Superseded, progress)),
+        RunState::Busy { retry_after } => {
+            let reason = "another run of this stream holds its lease".to_owned();
+            return Ok((
+                PullEnd::Paused {
+                    retry_after,
+                    class: "stream_busy",
+                    reason,
+                },
+                progress,
+            ));
+        }
         RunState::Resume { cursor } => cursor,
     };
+    let limiter_key = limits::key(key.tenant, key.source);
+    let mut source_healthy = false;
     let mut restarted_window = false;
     loop {
         if progress.pages >= budget.max_pages || started.elapsed() >= budget.max_duration {
             return Ok((PullEnd::BudgetExhausted, progress));
+        }
+        match limiter.acquire(&limiter_key, rate_policy).await {
+            Ok(_) => {}
+            Err(Wait::TooLong(retry_after)) => {
+                let reason = format!(
+                    "the fleet's request schedule for this source is full for {:.1} s",
+                    retry_after.as_secs_f64()
+                );
+                return Ok((
+                    PullEnd::Paused {
+                        retry_after,
+                        class: "rate_limited",
+                        reason,
+                    },
+                    progress,
+                ));
+            }
+            Err(Wait::Store(error)) => return Err(error),
         }
         let page = match pull_page(connector, job, cursor.as_deref(), budget.page_timeout).await {
             Ok(page) => page,
@@ -107,6 +205,9 @@ pub async fn run(
             }
             Err(failure) => return Ok((PullEnd::Failed(failure), progress)),
         };
+        if let Some(hint) = &page.rate_limit {
+            limiter.apply_hint(&limiter_key, hint).await?;
+        }
         let next_cursor = page.next_cursor.as_ref().map(Cursor::as_str);
         let commit = store
             .commit_page(PageCommit {
@@ -117,11 +218,18 @@ pub async fn run(
                 from_cursor: cursor.as_deref(),
                 next_cursor,
                 records: &page.records,
+                lease_ttl,
             })
             .await?;
         match commit {
             CommitOutcome::Applied(counts) => {
                 telemetry::page_committed(job.connector.as_str(), counts);
+                if !source_healthy {
+                    source_healthy = true;
+                    if store.breaker_success(key.tenant, key.source).await? {
+                        telemetry::breaker_closed(job.connector.as_str());
+                    }
+                }
                 progress.pages += 1;
                 progress.records += page.records.len() as u64;
                 match page.next_cursor {

@@ -124,3 +124,27 @@ pub fn page_retried(connector: &str, error: &str) {
 pub fn broker_connected(connected: bool) {
     gauge!("tributary_broker_connected").set(if connected { 1.0 } else { 0.0 });
 }
+
+/// Time a page request waited for its rate-limit slot.
+pub fn rate_limit_wait(waited: Duration) {
+    histogram!("tributary_rate_limit_wait_seconds").record(waited.as_secs_f64());
+}
+
+/// A source's circuit breaker opened.
+pub fn breaker_opened(connector: &str, cooldown: Duration, reason: &str) {
+    tracing::warn!(
+        connector,
+        cooldown_s = cooldown.as_secs_f64(),
+        reason,
+        "circuit breaker opened: pausing this source's jobs"
+    );
+    counter!("tributary_breaker_transitions_total", "connector" => connector.to_owned(), "to" => "open")
+        .increment(1);
+}
+
+/// A source's circuit breaker closed again.
+pub fn breaker_closed(connector: &str) {
+    tracing::info!(connector, "circuit breaker closed: the source recovered");
+    counter!("tributary_breaker_transitions_total", "connector" => connector.to_owned(), "to" => "closed")
+        .increment(1);
+}

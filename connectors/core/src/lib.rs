@@ -25,6 +25,26 @@ pub struct StreamInfo {
     pub description: String,
 }
 
+/// The request budget a source allows, held fleet-wide by the runtime: N workers together
+/// send at most `requests_per_second`, with bursts of at most `burst` requests.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RatePolicy {
+    /// Sustained requests per second.
+    pub requests_per_second: f64,
+    /// Requests that may be sent back to back after an idle period.
+    pub burst: u32,
+}
+
+impl Default for RatePolicy {
+    /// A conservative default for sources that do not say: 5 requests/s, bursts of 5.
+    fn default() -> Self {
+        Self {
+            requests_per_second: 5.0,
+            burst: 5,
+        }
+    }
+}
+
 /// A configured source of records. Object-safe: the worker holds `Arc<dyn Connector>`.
 ///
 /// Implementations must be cheap to share across tasks; the runtime calls `pull` concurrently
@@ -39,6 +59,12 @@ pub trait Connector: Send + Sync + std::fmt::Debug + 'static {
 
     /// Verifies that the source is reachable and the configuration is accepted.
     async fn check(&self, tenant: &TenantId) -> Result<(), ConnectorError>;
+
+    /// How fast this source may be called, per (tenant, source credential), across the
+    /// whole fleet. Operators can override it per source in the worker's settings.
+    fn rate_policy(&self) -> RatePolicy {
+        RatePolicy::default()
+    }
 
     /// Pulls one page. `request.cursor == None` means "from the start of the window".
     ///

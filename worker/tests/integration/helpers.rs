@@ -94,6 +94,11 @@ impl TestApp {
             SourceSettings {
                 connector: "demo".into(),
                 settings: serde_json::json!({"base_url": shop.url(), "page_size": 100}),
+                // Tests are not about the demo shop's budget (limits.rs sets its own).
+                rate_limit: Some(tributary_worker::config::RateLimitSettings {
+                    requests_per_second: 1_000.0,
+                    burst: 100,
+                }),
             },
         );
         let store = Store::connect(&database_url, 4).unwrap();
@@ -217,17 +222,36 @@ impl TestApp {
                 ),
                 "100".into(),
             ),
+            (
+                format!(
+                    "TRIBUTARY_SOURCES__{}__RATE_LIMIT__REQUESTS_PER_SECOND",
+                    SOURCE.to_uppercase()
+                ),
+                "1000".into(),
+            ),
+            (
+                format!(
+                    "TRIBUTARY_SOURCES__{}__RATE_LIMIT__BURST",
+                    SOURCE.to_uppercase()
+                ),
+                "100".into(),
+            ),
             ("TRIBUTARY_LOG__FILTER".into(), "info".into()),
         ])
     }
 
     /// Starts `tributary-worker run` as a child process.
     pub fn spawn_worker_process(&self) -> Child {
+        self.spawn_worker_process_with(&self.worker_env())
+    }
+
+    /// Starts `tributary-worker run` as a child process with this environment.
+    pub fn spawn_worker_process_with(&self, env: &BTreeMap<String, String>) -> Child {
         Command::new(env!("CARGO_BIN_EXE_tributary-worker"))
             .arg("run")
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(self.worker_env())
+            .envs(env)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

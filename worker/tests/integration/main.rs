@@ -7,4 +7,5 @@ mod faults;
 mod helpers;
 mod ingestion;
 mod lifecycle;
+mod limits;
 mod misbehaving;

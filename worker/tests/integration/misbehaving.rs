@@ -77,6 +77,7 @@ async fn a_panicking_or_hanging_connector_fails_its_job_not_the_process() {
         tributary_worker::config::SourceSettings {
             connector: "broken".into(),
             settings: serde_json::json!({}),
+            rate_limit: None,
         },
     );
     // The test's own topology must know the extra work queue.
