@@ -106,6 +106,19 @@ impl Store {
             .collect())
     }
 
+    /// Dead letters per class, most first.
+    pub async fn dead_letter_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT class, count(*) FROM dead_letters GROUP BY class ORDER BY 2 DESC, 1",
+                &[],
+            )
+            .await
+            .map_err(StoreError::db("counting dead letters"))?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
     /// Dead letters, newest first, at most `limit`.
     pub async fn dead_letters(&self, limit: i64) -> Result<Vec<DeadLetterRow>, StoreError> {
         let client = self.client().await?;

@@ -61,6 +61,9 @@ enum Command {
     CheckConfig,
     /// Apply pending database migrations.
     Migrate,
+    /// Where things stand: jobs by status, dead letters by class, sources paused by their
+    /// circuit breaker (and why).
+    Status,
     /// Print the broker topology as a RabbitMQ definitions file.
     Topology {
         /// Virtual host to put in the definitions.
@@ -190,6 +193,34 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<ExitCod
                 println!("database schema is up to date");
             } else {
                 println!("applied migrations: {}", applied.join(", "));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status => {
+            let store = settings.database.store(1)?;
+            println!("jobs by status:");
+            for row in store.job_status_counts(None).await? {
+                println!("  {:<11} {:>9}", row.status, row.jobs);
+            }
+            println!("dead letters by class:");
+            for (class, count) in store.dead_letter_counts().await? {
+                println!("  {class:<20} {count:>9}");
+            }
+            let breakers = store.open_breakers().await?;
+            if breakers.is_empty() {
+                println!("circuit breakers: all closed");
+            } else {
+                println!("circuit breakers not closed:");
+                for breaker in breakers {
+                    println!(
+                        "  {}/{}: {} (trips {}): {}",
+                        breaker.tenant,
+                        breaker.source,
+                        breaker.state,
+                        breaker.trips,
+                        breaker.reason.unwrap_or_default()
+                    );
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -127,6 +127,20 @@ async fn a_failing_source_trips_its_breaker_others_flow_and_it_recovers() {
     })
     .await;
     assert!(reason.contains("HTTP 503"), "{reason}");
+    // Visible to operators, with the reason.
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_tributary-worker"))
+        .arg("status")
+        .env_clear()
+        .env(
+            "TRIBUTARY_DATABASE__URL",
+            app.settings.database.url.expose(),
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&status.stdout);
+    // Open, or half-open if the cool-down just ended: either way paused, with its reason.
+    assert!(stdout.contains(&format!("acme/{SOURCE}: ")), "{stdout}");
+    assert!(stdout.contains("HTTP 503"), "{stdout}");
     // The other source keeps flowing meanwhile.
     app.wait_for_runs(&[healthy.job_id.as_uuid()], Duration::from_secs(30))
         .await;
