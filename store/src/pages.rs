@@ -340,10 +340,47 @@ impl PageRows {
     }
 }
 
-/// SHA-256 of the record's canonical JSON (serde_json writes object keys in sorted order).
+/// SHA-256 of the record's canonical JSON: object keys sorted, no whitespace. Sorted
+/// explicitly rather than trusting the map type, so enabling serde_json's `preserve_order`
+/// anywhere in the build cannot turn every unchanged record into an update.
 fn content_hash(data: &serde_json::Value) -> Vec<u8> {
-    let bytes = serde_json::to_vec(data).expect("a JSON value always serializes");
-    Sha256::digest(&bytes).to_vec()
+    let mut hasher = Sha256::new();
+    write_canonical(data, &mut hasher);
+    hasher.finalize().to_vec()
+}
+
+fn write_canonical(value: &serde_json::Value, hasher: &mut Sha256) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            hasher.update(b"{");
+            for (index, (key, value)) in entries.into_iter().enumerate() {
+                if index > 0 {
+                    hasher.update(b",");
+                }
+                let key = serde_json::to_string(key).expect("a string always serializes");
+                hasher.update(key.as_bytes());
+                hasher.update(b":");
+                write_canonical(value, hasher);
+            }
+            hasher.update(b"}");
+        }
+        serde_json::Value::Array(items) => {
+            hasher.update(b"[");
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    hasher.update(b",");
+                }
+                write_canonical(item, hasher);
+            }
+            hasher.update(b"]");
+        }
+        scalar => {
+            let text = serde_json::to_string(scalar).expect("a JSON scalar always serializes");
+            hasher.update(text.as_bytes());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -363,6 +400,14 @@ mod tests {
         let rows = PageRows::of(&[record("a", 1), record("b", 2), record("a", 3)]);
         assert_eq!(rows.external_id, ["b", "a"]);
         assert_eq!(rows.data[1]["value"], 3);
+    }
+
+    #[test]
+    fn hash_is_the_hash_of_compact_sorted_json() {
+        let value: serde_json::Value =
+            serde_json::from_str(r#"{"b": [1, {"d": null, "c": "é"}], "a": 1.5}"#).unwrap();
+        let expected = Sha256::digest(r#"{"a":1.5,"b":[1,{"c":"é","d":null}]}"#.as_bytes());
+        assert_eq!(content_hash(&value), expected.to_vec());
     }
 
     #[test]
