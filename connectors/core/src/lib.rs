@@ -9,12 +9,16 @@ mod error;
 mod ids;
 mod page;
 mod registry;
+mod schema;
+pub mod typed;
 
 pub use async_trait::async_trait;
 pub use error::{ConnectorError, ErrorClass};
 pub use ids::{ConnectorKind, IdError, JobId, SourceId, StreamName, TenantId};
 pub use page::{Cursor, Page, PullRequest, RateLimitHint, Record, Window};
 pub use registry::{ConfigError, ConnectorFactory, ConnectorSpec, Registry, RegistryError};
+pub use schema::problems as schema_problems;
+pub use schemars;
 
 /// One stream a connector can pull (for example `orders`), as listed by [`Connector::streams`].
 #[derive(Debug, Clone, PartialEq, Eq)]
