@@ -415,6 +415,20 @@ impl Catalog {
         format!("{}_{:06}", stream.id_prefix(), index + 1)
     }
 
+    /// The index of the record with id `external_id` in `stream` (the inverse of
+    /// [`Catalog::external_id`]), or `None` when it is not an id of that stream.
+    pub(crate) fn index_of(stream: Stream, external_id: &str) -> Option<u64> {
+        let digits = external_id
+            .strip_prefix(stream.id_prefix())?
+            .strip_prefix('_')?;
+        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let index = digits.parse::<u64>().ok()?.checked_sub(1)?;
+        // Only the canonical spelling: "ord_1" and "ord_0000001" are not ids.
+        (Self::external_id(stream, index) == external_id).then_some(index)
+    }
+
     /// Appends record `index` of `stream`, as of `epoch`, to `out` as one JSON object.
     pub(crate) fn write_record(
         &self,

@@ -7,6 +7,10 @@
 //! Data is generated on the fly from (seed, tenant, stream, index, epoch): nothing is stored,
 //! the same seed always serves the same bytes, and a page costs O(page size).
 //!
+//! Three tenant name prefixes shape a tenant: `locked…` is always refused with 401
+//! ([`LOCKED_TENANT_PREFIX`]), `empty…` has no records ([`EMPTY_TENANT_PREFIX`]), and
+//! `huge…` has records padded to ~32 KiB each ([`HUGE_TENANT_PREFIX`]).
+//!
 //! This crate knows nothing about Tributary's connector contract; the `demo` connector is the
 //! client. Start one in a test with [`spawn`]:
 //!
@@ -34,4 +38,7 @@ pub use config::{
 pub use data::{Stream, UnknownStream, UpdatedRange};
 pub use http::{DEFAULT_PAGE_LIMIT, LOCKED_TENANT_PREFIX, MAX_PAGE_LIMIT};
 pub use server::{spawn, ShopHandle, ShopServer};
-pub use shop::{FaultCounts, FaultKind, RequestLogEntry, Shop, Stats, StreamCounts, Totals};
+pub use shop::{
+    FaultCounts, FaultKind, RequestLogEntry, Shop, Stats, StreamCounts, Totals,
+    EMPTY_TENANT_PREFIX, HUGE_RECORD_PADDING_BYTES, HUGE_TENANT_PREFIX,
+};

@@ -6,7 +6,7 @@
 
 use crate::config::{Faults, InvalidConfig, RateBudget, ScriptedFault, ShopConfig};
 use crate::cursor;
-use crate::data::{Catalog, SplitMix64, Stream, UpdatedRange};
+use crate::data::{Catalog, SplitMix64, Stream, Tenant, UpdatedRange};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -15,6 +15,32 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
+
+/// Tenants whose name starts with this have no records in any stream: an empty source, for
+/// clients that must handle a first page with nothing on it.
+pub const EMPTY_TENANT_PREFIX: &str = "empty";
+
+/// Tenants whose name starts with this get records padded with a `bulk_text` field of about
+/// [`HUGE_RECORD_PADDING_BYTES`] of multilingual text, so that a page of 100 records is a body
+/// of over 3 MiB: for clients that must handle huge pages.
+pub const HUGE_TENANT_PREFIX: &str = "huge";
+
+/// The approximate size of a huge tenant's `bulk_text`, in bytes of UTF-8.
+pub const HUGE_RECORD_PADDING_BYTES: usize = 32 * 1024;
+
+/// The `bulk_text` of every record of a huge tenant: built once, the same for every record.
+fn bulk_text() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        const SENTENCE: &str =
+            "Größenordnung — 大きなページ — Μεγάλη σελίδα — большая страница — 🦀📦 \"quoted\" \\ tab\t; ";
+        let mut text = String::with_capacity(HUGE_RECORD_PADDING_BYTES + SENTENCE.len());
+        while text.len() < HUGE_RECORD_PADDING_BYTES {
+            text.push_str(SENTENCE);
+        }
+        text
+    })
+}
 
 /// Once this many tenants have budget windows, expired windows are swept on the next charge,
 /// so a long benchmark over many tenants does not grow the map without bound.
@@ -337,8 +363,53 @@ impl Shop {
     /// How many records `stream` has for `tenant`. Every tenant has the configured volume;
     /// the tenant is part of the question so callers need not know that.
     pub fn total(&self, tenant: &str, stream: Stream) -> u64 {
-        let _ = tenant;
+        if tenant.starts_with(EMPTY_TENANT_PREFIX) {
+            return 0;
+        }
         self.inner.catalog.len(stream)
+    }
+
+    /// One record as the data API would serve it now (current epoch), or `None` when
+    /// `external_id` (such as `cus_000042`) is not a record of `stream` for `tenant`. A test
+    /// oracle: compare what a client stored with what the shop holds.
+    pub fn record(
+        &self,
+        tenant: &str,
+        stream: Stream,
+        external_id: &str,
+    ) -> Option<serde_json::Value> {
+        let index = Catalog::index_of(stream, external_id)?;
+        if index >= self.total(tenant, stream) {
+            return None;
+        }
+        let mut out = Vec::new();
+        let key = self.inner.catalog.tenant(tenant);
+        self.write_served_record(&mut out, tenant, &key, stream, index, self.epoch());
+        serde_json::from_slice(&out).ok()
+    }
+
+    /// Appends record `index` as the data API serves it: padded for huge tenants.
+    fn write_served_record(
+        &self,
+        out: &mut Vec<u8>,
+        tenant_name: &str,
+        tenant: &Tenant,
+        stream: Stream,
+        index: u64,
+        epoch: u64,
+    ) {
+        self.inner
+            .catalog
+            .write_record(out, tenant, stream, index, epoch);
+        if tenant_name.starts_with(HUGE_TENANT_PREFIX) {
+            // A record is one JSON object: reopen it and add the padding as its last field.
+            debug_assert_eq!(out.last(), Some(&b'}'));
+            out.pop();
+            out.extend_from_slice(b",\"bulk_text\":");
+            serde_json::to_writer(&mut *out, bulk_text())
+                .expect("serializing a string into memory cannot fail");
+            out.push(b'}');
+        }
     }
 
     /// How many records of `stream` a client paginating with these `updated_since` /
@@ -385,10 +456,11 @@ impl Shop {
         range: UpdatedRange,
     ) -> impl Iterator<Item = u64> + '_ {
         let catalog = self.inner.catalog;
+        let len = self.total(tenant, stream);
         let tenant = catalog.tenant(tenant);
         let epoch = self.epoch();
         let millis = range.to_millis();
-        (0..catalog.len(stream)).filter(move |&index| {
+        (0..len).filter(move |&index| {
             millis.contains(catalog.updated_at_ms(&tenant, stream, index, epoch))
         })
     }
@@ -409,7 +481,7 @@ impl Shop {
         let catalog = &self.inner.catalog;
         let tenant = catalog.tenant(tenant_name);
         let epoch = self.epoch();
-        let len = catalog.len(stream);
+        let len = self.total(tenant_name, stream);
         let start = match cursor {
             None => 0,
             Some(text) => cursor::decode(tenant.key(), stream, text)
@@ -423,7 +495,12 @@ impl Shop {
         };
 
         // Orders are ~1 KiB of JSON each; reserving that avoids most regrowth.
-        let mut body = Vec::with_capacity(64 + limit * 1024);
+        let padding = if tenant_name.starts_with(HUGE_TENANT_PREFIX) {
+            HUGE_RECORD_PADDING_BYTES
+        } else {
+            0
+        };
+        let mut body = Vec::with_capacity(64 + limit * (1024 + padding));
         body.extend_from_slice(b"{\"data\":[");
         let mut records = 0;
         let mut index = start;
@@ -432,7 +509,7 @@ impl Shop {
                 if records > 0 {
                     body.push(b',');
                 }
-                catalog.write_record(&mut body, &tenant, stream, index, epoch);
+                self.write_served_record(&mut body, tenant_name, &tenant, stream, index, epoch);
                 records += 1;
             }
             index += 1;
@@ -719,6 +796,81 @@ mod tests {
                 UpdatedRange::all()
             )
             .is_err());
+    }
+
+    #[test]
+    fn empty_tenants_have_nothing_and_huge_tenants_have_big_records() {
+        let shop = shop(300);
+        let empty = shop
+            .render_page("empty-acme", Stream::Orders, 100, None, UpdatedRange::all())
+            .unwrap();
+        assert_eq!(ids(&empty), (vec![], None));
+        assert_eq!(shop.total("empty-acme", Stream::Customers), 0);
+        assert_eq!(shop.totals("empty-acme", UpdatedRange::all()).orders, 0);
+        assert_eq!(
+            shop.record("empty-acme", Stream::Orders, "ord_000001"),
+            None
+        );
+
+        let huge = shop
+            .render_page("huge-acme", Stream::Orders, 100, None, UpdatedRange::all())
+            .unwrap();
+        assert_eq!(huge.records, 100);
+        assert!(
+            huge.body.len() > 3 * 1024 * 1024,
+            "{} bytes",
+            huge.body.len()
+        );
+        let (huge_ids, next) = ids(&huge);
+        assert!(next.is_some());
+        let normal = shop
+            .render_page("acme", Stream::Orders, 100, None, UpdatedRange::all())
+            .unwrap();
+        assert_eq!(ids(&normal).0, huge_ids, "same records, only bigger");
+        assert!(
+            normal.body.len() < 200 * 1024,
+            "{} bytes",
+            normal.body.len()
+        );
+
+        let value: serde_json::Value = serde_json::from_slice(&huge.body).unwrap();
+        let text = value["data"][0]["bulk_text"].as_str().unwrap();
+        assert!(text.len() >= HUGE_RECORD_PADDING_BYTES);
+        assert!(text.contains("大きなページ") && text.contains("\"quoted\""));
+    }
+
+    #[test]
+    fn record_returns_what_the_page_serves() {
+        let shop = shop(30);
+        shop.bump_epoch();
+        for tenant in ["acme", "huge-acme"] {
+            let page = shop
+                .render_page(tenant, Stream::Customers, 40, None, UpdatedRange::all())
+                .unwrap();
+            let value: serde_json::Value = serde_json::from_slice(&page.body).unwrap();
+            for served in value["data"].as_array().unwrap() {
+                let id = served["id"].as_str().unwrap();
+                assert_eq!(
+                    shop.record(tenant, Stream::Customers, id).as_ref(),
+                    Some(served)
+                );
+            }
+        }
+        for missing in [
+            "cus_000041",
+            "cus_000000",
+            "cus_1",
+            "cus_0000001",
+            "ord_000001x",
+            "",
+        ] {
+            assert_eq!(
+                shop.record("acme", Stream::Customers, missing),
+                None,
+                "{missing}"
+            );
+        }
+        assert!(shop.record("acme", Stream::Orders, "cus_000001").is_none());
     }
 
     #[test]

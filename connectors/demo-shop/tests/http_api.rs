@@ -305,3 +305,41 @@ async fn the_binary_refuses_remote_addresses_unless_allowed() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--allow-remote"));
 }
+
+#[tokio::test]
+async fn empty_and_huge_tenants_over_http() {
+    let shop = small_shop().await;
+    let page: Value = get(&shop, "/v1/tenants/empty-acme/orders?limit=250")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        page,
+        serde_json::json!({"data": [], "has_more": false, "next_cursor": null})
+    );
+    let totals: Value = get(&shop, "/_admin/totals?tenant=empty-acme")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (&totals["orders"], &totals["customers"], &totals["products"]),
+        (&Value::from(0), &Value::from(0), &Value::from(0))
+    );
+
+    let response = get(&shop, "/v1/tenants/huge-acme/customers?limit=100").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.bytes().await.unwrap();
+    assert!(body.len() > 3 * 1024 * 1024, "{} bytes", body.len());
+    let page: Value = serde_json::from_slice(&body).unwrap();
+    let records = page["data"].as_array().unwrap();
+    assert_eq!(records.len(), 100);
+    let id = records[7]["id"].as_str().unwrap();
+    assert_eq!(
+        shop.shop()
+            .record("huge-acme", Stream::Customers, id)
+            .as_ref(),
+        Some(&records[7])
+    );
+}

@@ -1,16 +1,17 @@
-//! The [`DemoConnector`]: one page per `pull`, over HTTP with `reqwest`. It only fetches and
-//! classifies; the runtime owns the page loop, retries and timing.
+//! The [`DemoConnector`]: one page per `pull`, over HTTP with the shared
+//! [`HttpClient`]. It only fetches and classifies; the runtime owns the page loop, retries and
+//! timing.
 
-use crate::response::{http_error, parse_page, rate_limit_hint, retry_after};
+use crate::response::{classifier, into_page, paginator, PageBody};
 use crate::settings::DemoSettings;
-use chrono::{SecondsFormat, Utc};
-use reqwest::Url;
+use chrono::SecondsFormat;
 use std::fmt;
 use std::sync::Arc;
 use tributary_connector::{
     async_trait, ConfigError, Connector, ConnectorError, ConnectorKind, Cursor, Page, PullRequest,
     StreamInfo, StreamName, TenantId, Window,
 };
+use tributary_connector_http::{HeaderMap, HttpClient, Url};
 
 /// The shop's streams and what a record of each is.
 const STREAMS: [(&str, &str); 3] = [
@@ -25,11 +26,15 @@ const STREAMS: [(&str, &str); 3] = [
     ("products", "A product with its price and inventory."),
 ];
 
+/// Longest wait for a connection, whatever the request timeout: a shop that does not accept
+/// within 5 s is down, and waiting longer only delays the retry.
+const MAX_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Pulls from the demo shop. Cheap to share: the HTTP client pools connections internally.
 pub struct DemoConnector {
     kind: ConnectorKind,
     settings: DemoSettings,
-    client: reqwest::Client,
+    client: HttpClient,
 }
 
 impl fmt::Debug for DemoConnector {
@@ -51,18 +56,19 @@ pub fn build(settings: &serde_json::Value) -> Result<Arc<dyn Connector>, ConfigE
 impl DemoConnector {
     /// A connector for these settings, with its own connection pool.
     pub fn new(settings: DemoSettings) -> Result<Self, ConfigError> {
-        let client = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout.min(std::time::Duration::from_secs(5)))
-            .user_agent(concat!(
-                "tributary-connector-demo/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .build()
-            .map_err(|error| ConfigError {
-                kind: crate::KIND.to_owned(),
-                message: format!("could not build the HTTP client: {error}"),
-            })?;
+        let client = HttpClient::builder(concat!(
+            "tributary-connector-demo/",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .timeout(settings.timeout)
+        .connect_timeout(settings.timeout.min(MAX_CONNECT_TIMEOUT))
+        .header("accept", "application/json")
+        .classifier(classifier())
+        .build()
+        .map_err(|error| ConfigError {
+            kind: crate::KIND.to_owned(),
+            message: error.to_string(),
+        })?;
         Ok(Self {
             kind: ConnectorKind::new(crate::KIND).expect("`demo` is a valid connector kind"),
             settings,
@@ -103,68 +109,30 @@ impl DemoConnector {
         window: &Window,
     ) -> Result<Page, ConnectorError> {
         let url = self.page_url(tenant, stream)?;
-        let what = format!("GET {}", url.path());
-        let mut query: Vec<(&str, String)> = vec![("limit", limit.to_string())];
-        if let Some(cursor) = cursor {
-            query.push(("cursor", cursor.as_str().to_owned()));
-        }
+        let mut query: Vec<(String, String)> = vec![("limit".to_owned(), limit.to_string())];
+        query.extend(paginator().query(cursor)?);
         if let Some(from) = window.from {
             query.push((
-                "updated_since",
+                "updated_since".to_owned(),
                 from.to_rfc3339_opts(SecondsFormat::AutoSi, true),
             ));
         }
         if let Some(to) = window.to {
             query.push((
-                "updated_before",
+                "updated_before".to_owned(),
                 to.to_rfc3339_opts(SecondsFormat::AutoSi, true),
             ));
         }
-
         let response = self
             .client
-            .get(url)
-            .query(&query)
-            .send()
-            .await
-            .map_err(|error| transport_error(&what, error))?;
-        let status = response.status();
-        let rate_limit = rate_limit_hint(response.headers());
-        let retry_after = retry_after(response.headers(), Utc::now());
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| transport_error(&what, error))?;
-        if !status.is_success() {
-            return Err(http_error(status, retry_after, &body, &what));
-        }
-        parse_page(&body, &what, cursor, rate_limit)
-    }
-}
-
-/// A request that got no HTTP answer: connect refused, timeout, reset mid-body. Worth retrying.
-/// The URL is stripped from reqwest's message so no credential in it reaches logs.
-fn transport_error(what: &str, error: reqwest::Error) -> ConnectorError {
-    let happened = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "could not connect"
-    } else if error.is_body() || error.is_decode() {
-        "failed while reading the body"
-    } else {
-        "failed"
-    };
-    let error = error.without_url();
-    let mut message = format!("{what}: request {happened}: {error}");
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    ConnectorError::Transient {
-        status: None,
-        message,
+            .get_json::<PageBody, _>(url, &query, HeaderMap::new())
+            .await?;
+        into_page(
+            response.body,
+            &response.request,
+            cursor,
+            response.rate_limit,
+        )
     }
 }
 
@@ -172,6 +140,15 @@ fn transport_error(what: &str, error: reqwest::Error) -> ConnectorError {
 impl Connector for DemoConnector {
     fn kind(&self) -> &ConnectorKind {
         &self.kind
+    }
+
+    /// The demo shop advertises 6,000 requests a minute per tenant (100/s) in its
+    /// `X-RateLimit-*` headers; bursts of 20 keep the first pages of a run quick.
+    fn rate_policy(&self) -> tributary_connector::RatePolicy {
+        tributary_connector::RatePolicy {
+            requests_per_second: 100.0,
+            burst: 20,
+        }
     }
 
     fn streams(&self) -> Vec<StreamInfo> {

@@ -2,9 +2,13 @@
 //! (`tributary-demo-shop`) over HTTP, one cursor page at a time.
 //!
 //! It maps the shop's API onto the connector contract: `window.from`/`window.to` become
-//! `updated_since`/`updated_before`, the shop's opaque `next_cursor` is the [`Cursor`], the
+//! `updated_since`/`updated_before`, the shop's opaque `next_cursor` becomes the [`Cursor`]
+//! (versioned and loop-checked by `tributary-connector-http`'s token paginator), the
 //! `X-RateLimit-*` headers become a [`RateLimitHint`], and every failure is classified into a
-//! [`ConnectorError`] the runtime can act on. It knows nothing about queues or databases.
+//! [`ConnectorError`] the runtime can act on. Everything generic about HTTP (statuses,
+//! `Retry-After`, timeouts, bodies that do not parse, redaction) is the shared HTTP crate's;
+//! this crate holds only what is specific to the shop. It knows nothing about queues or
+//! databases.
 //!
 //! [`Cursor`]: tributary_connector::Cursor
 //! [`RateLimitHint`]: tributary_connector::RateLimitHint

@@ -1,10 +1,10 @@
 //! The demo connector's settings: parsed from JSON once, with errors that name the field.
 
-use reqwest::Url;
 use serde::{de::Error as _, Deserialize, Deserializer};
 use std::fmt;
 use std::time::Duration;
 use tributary_connector::ConfigError;
+use tributary_connector_http::{redact_url, Url};
 
 /// Largest page the demo shop serves.
 pub const MAX_PAGE_SIZE: u32 = 250;
@@ -35,21 +35,11 @@ impl fmt::Debug for DemoSettings {
     /// Redacts any password embedded in the base URL.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DemoSettings")
-            .field("base_url", &redacted(&self.base_url).as_str())
+            .field("base_url", &redact_url(&self.base_url))
             .field("page_size", &self.page_size)
             .field("timeout", &self.timeout)
             .finish()
     }
-}
-
-/// The URL with its password (if any) replaced, safe for logs and `Debug`.
-pub(crate) fn redacted(url: &Url) -> Url {
-    let mut url = url.clone();
-    if url.password().is_some() {
-        // Cannot fail: a URL with a password has a host.
-        let _ = url.set_password(Some("REDACTED"));
-    }
-    url
 }
 
 /// The JSON shape, before validation. Each field's deserializer prefixes errors with the
