@@ -1,0 +1,346 @@
+//! The [`StripeConnector`]: one list page per `pull`, over HTTP with `reqwest`. It only
+//! fetches and classifies; the runtime owns the page loop, retries and timing.
+
+use crate::cursor::{is_object_id, CreatedRange, ListCursor};
+use crate::response::{
+    http_error, parse_list, redact, retry_after, should_retry, ErrorAnswer, RequestLabel,
+};
+use crate::settings::StripeSettings;
+use crate::StripeStream;
+use chrono::Utc;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, RETRY_AFTER};
+use reqwest::Url;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+use tributary_connector::{
+    async_trait, ConfigError, Connector, ConnectorError, ConnectorKind, Page, PullRequest,
+    StreamInfo, StreamName, TenantId,
+};
+
+/// Connect-account header: act on behalf of a connected account.
+const STRIPE_ACCOUNT: &str = "stripe-account";
+/// Pins the API version (and so the shape of every object).
+const STRIPE_VERSION: &str = "stripe-version";
+/// Stripe's verdict on whether a failed request may succeed if retried.
+const STRIPE_SHOULD_RETRY: &str = "stripe-should-retry";
+/// Stripe's id of one request, for support tickets and its dashboard's logs.
+const REQUEST_ID: &str = "request-id";
+/// Longest wait for a TCP + TLS connection, whatever the request timeout.
+const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Pulls charges, customers and invoices from one Stripe account. Cheap to share: the HTTP
+/// client pools connections internally.
+pub struct StripeConnector {
+    kind: ConnectorKind,
+    settings: StripeSettings,
+    client: reqwest::Client,
+    /// `Bearer <key>`, marked sensitive so no `Debug` of a request shows it.
+    authorization: HeaderValue,
+}
+
+impl fmt::Debug for StripeConnector {
+    /// Kind and settings only; the settings' `Debug` redacts the API key.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StripeConnector")
+            .field("kind", &self.kind)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a stripe connector from JSON settings; the factory in [`crate::spec`].
+pub fn build(settings: &serde_json::Value) -> Result<Arc<dyn Connector>, ConfigError> {
+    let connector = StripeConnector::new(StripeSettings::from_json(settings)?)?;
+    Ok(Arc::new(connector))
+}
+
+fn config_error(message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        kind: crate::KIND.to_owned(),
+        message: message.into(),
+    }
+}
+
+impl StripeConnector {
+    /// A connector for these settings, with its own connection pool.
+    pub fn new(settings: StripeSettings) -> Result<Self, ConfigError> {
+        let client = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout.min(MAX_CONNECT_TIMEOUT))
+            // Stripe's API never redirects; following one could carry the key elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!(
+                "tributary-connector-stripe/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build()
+            .map_err(|error| config_error(format!("could not build the HTTP client: {error}")))?;
+        // `ApiKey` admits printable ASCII only, which is always a valid header value.
+        let mut authorization =
+            HeaderValue::from_str(&format!("Bearer {}", settings.api_key.expose_secret()))
+                .map_err(|_| config_error("field `api_key`: not usable in an HTTP header"))?;
+        authorization.set_sensitive(true);
+        Ok(Self {
+            kind: ConnectorKind::new(crate::KIND).expect("`stripe` is a valid connector kind"),
+            settings,
+            client,
+            authorization,
+        })
+    }
+
+    /// The settings this connector was built with.
+    pub fn settings(&self) -> &StripeSettings {
+        &self.settings
+    }
+
+    /// `{base_url}/v1/{stream}`, keeping any path prefix of the base URL.
+    fn list_url(&self, stream: StripeStream) -> Result<Url, ConnectorError> {
+        let mut url = self.settings.base_url.clone();
+        url.path_segments_mut()
+            .map_err(|()| ConnectorError::Config {
+                message: "the base URL cannot have a path".to_owned(),
+            })?
+            .pop_if_empty()
+            .extend(["v1", stream.as_str()]);
+        Ok(url)
+    }
+
+    /// The `Stripe-Account` header value when the source is a Connect platform.
+    fn connected_account(&self, tenant: &TenantId) -> Result<Option<HeaderValue>, ConnectorError> {
+        if !self.settings.connect {
+            return Ok(None);
+        }
+        let account = tenant.as_str();
+        if !(account.starts_with("acct_") && is_object_id(account)) {
+            return Err(ConnectorError::Config {
+                message: format!(
+                    "with `connect: true` the tenant id is sent as Stripe-Account and must be a connected account id (acct_…), got {account:?}"
+                ),
+            });
+        }
+        // An object id is ASCII letters, digits and '_': always a valid header value.
+        Ok(HeaderValue::from_str(account).ok())
+    }
+
+    /// Fetches one page of `stream` within `range`, after `after` if given, and parses it.
+    async fn fetch_list(
+        &self,
+        tenant: &TenantId,
+        stream: StripeStream,
+        limit: u32,
+        after: Option<&ListCursor>,
+        range: CreatedRange,
+    ) -> Result<Page, ConnectorError> {
+        let url = self.list_url(stream)?;
+        let mut label = RequestLabel {
+            method_and_path: format!("GET {}", url.path()),
+            request_id: None,
+        };
+        let mut query: Vec<(&str, String)> = vec![("limit", limit.to_string())];
+        if let Some(after) = after {
+            query.push(("starting_after", after.last_id.clone()));
+        }
+        if let Some(gte) = range.gte {
+            query.push(("created[gte]", gte.to_string()));
+        }
+        if let Some(lt) = range.lt {
+            query.push(("created[lt]", lt.to_string()));
+        }
+
+        let mut request = self
+            .client
+            .get(url)
+            .query(&query)
+            .header(AUTHORIZATION, self.authorization.clone());
+        if let Some(account) = self.connected_account(tenant)? {
+            request = request.header(STRIPE_ACCOUNT, account);
+        }
+        if let Some(version) = &self.settings.api_version {
+            request = request.header(STRIPE_VERSION, version.as_str());
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|error| self.transport_error(&label, error))?;
+        let status = response.status().as_u16();
+        let headers = response.headers();
+        label.request_id = header_text(headers, REQUEST_ID)
+            .filter(|id| is_object_id(id))
+            .map(str::to_owned);
+        let retry_after = retry_after(header_text(headers, RETRY_AFTER.as_str()), Utc::now());
+        let should_retry = should_retry(header_text(headers, STRIPE_SHOULD_RETRY));
+        let body = response
+            .bytes()
+            .await
+            .map_err(|error| self.transport_error(&label, error))?;
+        if !(200..300).contains(&status) {
+            let answer = ErrorAnswer {
+                status,
+                retry_after,
+                should_retry,
+                body: &body,
+            };
+            return Err(http_error(
+                answer,
+                &label,
+                self.settings.api_key.expose_secret(),
+            ));
+        }
+        parse_list(&body, &label, stream, range, after)
+    }
+
+    /// A request that got no HTTP answer: connect refused, timeout, reset mid-body. Worth
+    /// retrying. The URL is stripped from reqwest's message (it holds no secret, but keeps
+    /// messages short) and the text is redacted like every other message.
+    fn transport_error(&self, label: &RequestLabel, error: reqwest::Error) -> ConnectorError {
+        let happened = if error.is_timeout() {
+            "timed out"
+        } else if error.is_connect() {
+            "could not connect"
+        } else if error.is_body() || error.is_decode() {
+            "failed while reading the body"
+        } else {
+            "failed"
+        };
+        let error = error.without_url();
+        let mut message = format!("{label}: request {happened}: {error}");
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        ConnectorError::Transient {
+            status: None,
+            message: redact(&message, self.settings.api_key.expose_secret()),
+        }
+    }
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name)?.to_str().ok()
+}
+
+#[async_trait]
+impl Connector for StripeConnector {
+    fn kind(&self) -> &ConnectorKind {
+        &self.kind
+    }
+
+    fn streams(&self) -> Vec<StreamInfo> {
+        StripeStream::ALL
+            .into_iter()
+            .map(|stream| StreamInfo {
+                name: StreamName::new(stream.as_str()).expect("the stripe stream names are valid"),
+                description: stream.description().to_owned(),
+            })
+            .collect()
+    }
+
+    /// Lists one object of every stream: proves the URL, the network, the key, and that the
+    /// key (possibly a restricted one) may read each list this connector pulls.
+    async fn check(&self, tenant: &TenantId) -> Result<(), ConnectorError> {
+        for stream in StripeStream::ALL {
+            self.fetch_list(tenant, stream, 1, None, CreatedRange::ALL)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn pull(&self, request: PullRequest<'_>) -> Result<Page, ConnectorError> {
+        let stream: StripeStream =
+            request
+                .stream
+                .as_str()
+                .parse()
+                .map_err(|error: crate::UnknownStream| ConnectorError::Config {
+                    message: error.to_string(),
+                })?;
+        let range = CreatedRange::from_window(request.window);
+        let after = match request.cursor {
+            None => None,
+            Some(cursor) => {
+                let after =
+                    ListCursor::decode(cursor).map_err(|why| ConnectorError::CursorInvalid {
+                        message: format!(
+                            "{why}: {:?}",
+                            cursor.as_str().chars().take(300).collect::<String>()
+                        ),
+                    })?;
+                if after.stream != stream || after.range != range {
+                    return Err(ConnectorError::CursorInvalid {
+                        message: format!(
+                            "the cursor was made for {} created {}, not for {stream} created {range}",
+                            after.stream, after.range
+                        ),
+                    });
+                }
+                Some(after)
+            }
+        };
+        self.fetch_list(
+            request.tenant,
+            stream,
+            self.settings.page_size,
+            after.as_ref(),
+            range,
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tributary_connector::ErrorClass;
+
+    fn connector(settings: serde_json::Value) -> StripeConnector {
+        StripeConnector::new(StripeSettings::from_json(&settings).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn list_urls_keep_the_base_path() {
+        for (base, expected) in [
+            (
+                "https://api.stripe.com",
+                "https://api.stripe.com/v1/charges",
+            ),
+            ("http://127.0.0.1:1/", "http://127.0.0.1:1/v1/charges"),
+            (
+                "https://proxy.example.com/stripe",
+                "https://proxy.example.com/stripe/v1/charges",
+            ),
+        ] {
+            let connector =
+                connector(serde_json::json!({"api_key": "sk_test_x1", "base_url": base}));
+            let url = connector.list_url(StripeStream::Charges).unwrap();
+            assert_eq!(url.as_str(), expected);
+        }
+    }
+
+    #[test]
+    fn connect_mode_needs_an_account_id_as_tenant() {
+        let plain = connector(serde_json::json!({"api_key": "sk_test_x1"}));
+        let tenant = TenantId::new("acme").unwrap();
+        assert_eq!(plain.connected_account(&tenant), Ok(None));
+
+        let platform = connector(serde_json::json!({"api_key": "sk_test_x1", "connect": true}));
+        let error = platform.connected_account(&tenant).unwrap_err();
+        assert_eq!(error.class(), ErrorClass::Config);
+        assert!(error.to_string().contains("acct_"), "{error}");
+        let account = TenantId::new("acct_1Nv0FGQ9RKHgCVdK").unwrap();
+        assert_eq!(
+            platform.connected_account(&account).unwrap().unwrap(),
+            "acct_1Nv0FGQ9RKHgCVdK"
+        );
+    }
+
+    #[test]
+    fn the_authorization_header_is_sensitive() {
+        let connector = connector(serde_json::json!({"api_key": "sk_test_hidden1"}));
+        assert!(connector.authorization.is_sensitive());
+        assert!(!format!("{:?}", connector.authorization).contains("hidden1"));
+        assert!(!format!("{connector:?}").contains("hidden1"));
+    }
+}
