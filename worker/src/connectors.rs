@@ -5,13 +5,21 @@ use tributary_connector::Registry;
 
 /// Every connector kind this binary can run.
 pub fn registry() -> Registry {
-    Registry::new(vec![tributary_connector_demo::spec()])
+    Registry::new(vec![
+        tributary_connector_demo::spec(),
+        tributary_connector_stripe::spec(),
+        tributary_connector_shopify::spec(),
+        tributary_connector_woocommerce::spec(),
+    ])
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn lists_the_demo_connector() {
-        assert_eq!(super::registry().kinds(), ["demo"]);
+    fn lists_every_connector() {
+        assert_eq!(
+            super::registry().kinds(),
+            ["demo", "stripe", "shopify", "woocommerce"]
+        );
     }
 }

@@ -72,6 +72,16 @@ impl Registry {
         Self { specs }
     }
 
+    /// This registry plus one more connector (tests add misbehaving ones).
+    ///
+    /// # Panics
+    /// As [`Registry::new`], if the kind is invalid or already registered.
+    pub fn with(self, spec: ConnectorSpec) -> Self {
+        let mut specs = self.specs;
+        specs.push(spec);
+        Self::new(specs)
+    }
+
     /// The registered kinds, in registration order.
     pub fn kinds(&self) -> Vec<&'static str> {
         self.specs.iter().map(|spec| spec.kind).collect()

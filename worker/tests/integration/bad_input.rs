@@ -45,7 +45,7 @@ async fn malformed_messages_each_end_as_a_dead_letter_with_their_class() {
     .await;
 
     let mut unknown_connector = serde_json::to_value(app.pull_job("acme", "orders")).unwrap();
-    unknown_connector["connector"] = "shopify".into();
+    unknown_connector["connector"] = "sendgrid".into();
     app.publish_raw(
         &serde_json::to_vec(&unknown_connector).unwrap(),
         BasicProperties::default(),
@@ -82,7 +82,7 @@ async fn malformed_messages_each_end_as_a_dead_letter_with_their_class() {
         .any(|(c, r, _)| c == "malformed_job" && r.contains("unsupported envelope version 99")));
     assert_eq!(
         find("unknown_connector").1,
-        "unknown connector kind `shopify`; known kinds: demo"
+        "unknown connector kind `sendgrid`; known kinds: demo, stripe, shopify, woocommerce"
     );
     assert!(find("unknown_source")
         .1

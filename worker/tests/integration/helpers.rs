@@ -103,7 +103,11 @@ impl TestApp {
         );
         let store = Store::connect(&database_url, 4).unwrap();
         store.migrate().await.expect("migrate the test database");
-        let topology = tributary_worker::app::topology(&settings, &["demo"]).unwrap();
+        let topology = tributary_worker::app::topology(
+            &settings,
+            &tributary_worker::connectors::registry().kinds(),
+        )
+        .unwrap();
         // Declare the topology up front, as `tributary-worker enqueue` does, so jobs published
         // before any worker starts are routed.
         let connection = tributary_broker::connect(settings.amqp.url.expose(), "test topology")

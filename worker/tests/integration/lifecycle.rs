@@ -175,7 +175,7 @@ async fn check_config_reports_every_problem_with_its_path() {
         .env("TRIBUTARY_DATABASE__URL", "mysql://nope")
         .env("TRIBUTARY_SOURCES__SHOP__CONNECTOR", "demo")
         .env("TRIBUTARY_SOURCES__SHOP__SETTINGS__BASE_URL", "not a url")
-        .env("TRIBUTARY_SOURCES__OTHER__CONNECTOR", "shopify")
+        .env("TRIBUTARY_SOURCES__OTHER__CONNECTOR", "sendgrid")
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
@@ -186,7 +186,7 @@ async fn check_config_reports_every_problem_with_its_path() {
         "database.url",
         "sources.shop:",
         "base_url",
-        "sources.other: unknown connector kind `shopify`; known kinds: demo",
+        "sources.other: unknown connector kind `sendgrid`; known kinds: demo, stripe, shopify, woocommerce",
     ] {
         assert!(
             stderr.contains(expected),

@@ -3,6 +3,7 @@
 //! is the external API (the demo shop, in-process).
 
 mod bad_input;
+mod connectors_e2e;
 mod faults;
 mod helpers;
 mod ingestion;

@@ -50,14 +50,11 @@ fn build_broken(_: &serde_json::Value) -> Result<Arc<dyn Connector>, ConfigError
 }
 
 fn registry() -> Registry {
-    Registry::new(vec![
-        tributary_connector_demo::spec(),
-        ConnectorSpec {
-            kind: "broken",
-            description: "panics and hangs",
-            build: build_broken,
-        },
-    ])
+    tributary_worker::connectors::registry().with(ConnectorSpec {
+        kind: "broken",
+        description: "panics and hangs",
+        build: build_broken,
+    })
 }
 
 fn broken_job(app: &TestApp, stream: &str) -> JobEnvelope {
@@ -81,7 +78,7 @@ async fn a_panicking_or_hanging_connector_fails_its_job_not_the_process() {
         },
     );
     // The test's own topology must know the extra work queue.
-    app.topology = tributary_worker::app::topology(&app.settings, &["demo", "broken"]).unwrap();
+    app.topology = tributary_worker::app::topology(&app.settings, &registry().kinds()).unwrap();
     app.start_worker_with(registry()).await;
 
     let panicking = broken_job(&app, "orders");
