@@ -56,16 +56,25 @@ fn check(root: &Value, schema: &Value, value: &Value, path: &str, found: &mut Ve
     }
     for key in ["oneOf", "anyOf"] {
         if let Some(options) = schema.get(key).and_then(Value::as_array) {
-            let fits = options.iter().any(|option| {
+            // Report the problems of the closest form, so a tagged enum with one bad inner
+            // field says which field, not just "no form matches".
+            let mut closest: Option<Vec<String>> = None;
+            for option in options {
                 let mut scratch = Vec::new();
                 check(root, option, value, path, &mut scratch);
-                scratch.is_empty()
-            });
-            if !fits {
-                found.push(format!(
-                    "{path}: {} does not match any allowed form",
-                    short(value)
-                ));
+                if scratch.is_empty() {
+                    closest = None;
+                    break;
+                }
+                if closest
+                    .as_ref()
+                    .is_none_or(|best| scratch.len() < best.len())
+                {
+                    closest = Some(scratch);
+                }
+            }
+            if let Some(problems) = closest {
+                found.extend(problems);
             }
         }
     }
@@ -77,9 +86,8 @@ fn check(root: &Value, schema: &Value, value: &Value, path: &str, found: &mut Ve
         };
         if !allowed.is_empty() && !allowed.iter().any(|t| type_matches(t, value)) {
             found.push(format!(
-                "{path}: expected {}, found {} {}",
+                "{path}: expected {}, found {}",
                 allowed.join(" or "),
-                type_name(value),
                 short(value)
             ));
             return;
@@ -87,7 +95,8 @@ fn check(root: &Value, schema: &Value, value: &Value, path: &str, found: &mut Ve
     }
     if let Some(options) = schema.get("enum").and_then(Value::as_array) {
         if !options.contains(value) {
-            let options: Vec<String> = options.iter().map(short).collect();
+            // The allowed values come from the schema, not the user: safe to show.
+            let options: Vec<String> = options.iter().map(Value::to_string).collect();
             found.push(format!(
                 "{path}: {} is not one of {}",
                 short(value),
@@ -97,7 +106,7 @@ fn check(root: &Value, schema: &Value, value: &Value, path: &str, found: &mut Ve
     }
     if let Some(constant) = schema.get("const") {
         if constant != value {
-            found.push(format!("{path}: must be {}", short(constant)));
+            found.push(format!("{path}: must be {}", constant));
         }
     }
     if let Some(number) = value.as_f64() {
@@ -159,13 +168,14 @@ fn check(root: &Value, schema: &Value, value: &Value, path: &str, found: &mut Ve
     }
 }
 
-/// A value as a short string for messages (secrets are strings too: cut them short).
+/// A value for messages. Strings and containers are never echoed: a misplaced secret (a token
+/// where an object was expected) must not end up in a log.
 fn short(value: &Value) -> String {
     match value {
-        Value::String(text) if text.chars().count() > 24 => {
-            format!("\"{}…\"", text.chars().take(8).collect::<String>())
-        }
-        other => other.to_string(),
+        Value::String(text) => format!("a string of {} characters", text.chars().count()),
+        Value::Array(items) => format!("an array of {} items", items.len()),
+        Value::Object(_) => "an object".to_owned(),
+        other => format!("{} {other}", type_name(other)),
     }
 }
 
@@ -195,11 +205,38 @@ mod tests {
             vec![
                 "$.base_url: missing (required)",
                 "$.colour: unknown field; known fields: base_url, mode, page_size, tags",
-                "$.mode: \"reckless\" is not one of \"fast\", \"safe\"",
+                "$.mode: a string of 8 characters is not one of \"fast\", \"safe\"",
                 "$.page_size: 900 is above the maximum 250",
                 "$.tags[1]: expected string, found integer 3",
             ]
         );
         assert!(problems(&schema, &json!({"base_url": "x", "page_size": 5})).is_empty());
+    }
+
+    #[test]
+    fn never_echoes_a_string_and_explains_the_closest_form() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "auth": {"type": "object"},
+                "paging": {"oneOf": [
+                    {"type": "object", "required": ["style"], "properties": {
+                        "style": {"const": "page"}, "size": {"type": "integer", "minimum": 1}}},
+                    {"type": "object", "required": ["style", "path"], "properties": {
+                        "style": {"const": "cursor"}, "path": {"type": "string"}}}
+                ]}
+            }
+        });
+        let value = json!({"auth": "Bearer hunter2", "paging": {"style": "page", "size": 0}});
+        let found = problems(&schema, &value).join("\n");
+        assert!(!found.contains("hunter2"), "{found}");
+        assert!(
+            found.contains("$.auth: expected object, found a string of 14 characters"),
+            "{found}"
+        );
+        assert!(
+            found.contains("$.paging.size: 0 is below the minimum 1"),
+            "{found}"
+        );
     }
 }
