@@ -10,6 +10,8 @@ pub fn registry() -> Registry {
         tributary_connector_stripe::spec(),
         tributary_connector_shopify::spec(),
         tributary_connector_woocommerce::spec(),
+        tributary_connector_generic_http::spec(),
+        tributary_connector_postgres::spec(),
     ])
 }
 
@@ -19,7 +21,14 @@ mod tests {
     fn lists_every_connector() {
         assert_eq!(
             super::registry().kinds(),
-            ["demo", "stripe", "shopify", "woocommerce"]
+            [
+                "demo",
+                "stripe",
+                "shopify",
+                "woocommerce",
+                "http_json",
+                "postgres"
+            ]
         );
     }
 }

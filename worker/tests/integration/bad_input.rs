@@ -82,7 +82,7 @@ async fn malformed_messages_each_end_as_a_dead_letter_with_their_class() {
         .any(|(c, r, _)| c == "malformed_job" && r.contains("unsupported envelope version 99")));
     assert_eq!(
         find("unknown_connector").1,
-        "unknown connector kind `sendgrid`; known kinds: demo, stripe, shopify, woocommerce"
+        "unknown connector kind `sendgrid`; known kinds: demo, stripe, shopify, woocommerce, http_json, postgres"
     );
     assert!(find("unknown_source")
         .1

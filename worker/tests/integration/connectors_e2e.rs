@@ -136,3 +136,68 @@ async fn stripe_ingests_end_to_end_with_exact_counts() {
         assert_eq!(stored, expected, "{}", stream.as_str());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_only_http_json_source_ingests_the_demo_shop_end_to_end() {
+    let mut app = TestApp::new(ShopConfig::with_volume(450, 120, 30)).await;
+    let settings = serde_json::json!({
+        "url_template": format!("{}/v1/tenants/{{tenant}}/{{stream}}", app.shop.url()),
+        "streams": ["orders", "customers", "products"],
+        "pagination": {"style": "cursor", "cursor_param": "cursor", "next_cursor_path": "/next_cursor"},
+        "records_path": "/data",
+        "id_field": "/id",
+        "updated_at_field": "/updated_at",
+        "updated_since_param": "updated_since",
+        "updated_before_param": "updated_before",
+        "rate_limit": {"requests_per_second": 200.0, "burst": 20},
+    });
+    let streams = ["orders", "customers", "products"];
+    let stored = ingest(&mut app, "http_json", "shop_as_json", settings, &streams).await;
+    for (stream, stored) in streams.iter().zip(stored) {
+        assert_eq!(
+            stored.len() as i64,
+            app.at_source("acme", stream),
+            "{stream}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_source_ingests_end_to_end_with_exact_counts() {
+    let mut app = TestApp::new(ShopConfig::with_volume(0, 0, 0)).await;
+    // The source: a database of its own, with a table a customer's application would have.
+    let base_url = app.settings.database.url.expose().to_owned();
+    let source_db = format!("test_{}", uuid::Uuid::now_v7().simple());
+    let admin = app.store.pool().get().await.unwrap();
+    admin
+        .simple_query(&format!("CREATE DATABASE {source_db}"))
+        .await
+        .unwrap();
+    let (prefix, _) = base_url.rsplit_once('/').unwrap();
+    let source_url = format!("{prefix}/{source_db}");
+    let source = tributary_store::Store::connect(&source_url, 1).unwrap();
+    source
+        .pool()
+        .get()
+        .await
+        .unwrap()
+        .batch_execute(
+            "CREATE TABLE invoices (id bigint PRIMARY KEY, customer text, total numeric(12, 2),
+                                    lines jsonb, updated_at timestamptz NOT NULL);
+             INSERT INTO invoices
+             SELECT n, 'Kundé ' || (n % 37), n * 1.25, jsonb_build_array(n, 'x'),
+                    timestamptz '2026-01-01' + n * interval '1 minute'
+             FROM generate_series(1, 1234) AS n;",
+        )
+        .await
+        .unwrap();
+    let settings = serde_json::json!({
+        "url": source_url,
+        "streams": {"invoices": {"table": "public.invoices", "primary_key": "id",
+                                 "updated_at": "updated_at"}},
+        "page_size": 200,
+    });
+    let stored = ingest(&mut app, "postgres", "billing_db", settings, &["invoices"]).await;
+    let expected: BTreeSet<String> = (1..=1234).map(|n: i32| n.to_string()).collect();
+    assert_eq!(stored[0], expected);
+}

@@ -186,7 +186,7 @@ async fn check_config_reports_every_problem_with_its_path() {
         "database.url",
         "sources.shop:",
         "base_url",
-        "sources.other: unknown connector kind `sendgrid`; known kinds: demo, stripe, shopify, woocommerce",
+        "sources.other: unknown connector kind `sendgrid`; known kinds: demo, stripe, shopify, woocommerce, http_json, postgres",
     ] {
         assert!(
             stderr.contains(expected),
