@@ -174,8 +174,10 @@ impl Store {
             .execute(
                 "UPDATE source_breakers SET state = 'closed', failures = 0, trips = 0,
                         probe_job = NULL, probe_until = NULL, open_until = NULL,
+                        attention = NULL, attention_at = NULL,
                         updated_at = clock_timestamp()
-                 WHERE tenant_id = $1 AND source = $2 AND (state <> 'closed' OR failures > 0)",
+                 WHERE tenant_id = $1 AND source = $2
+                   AND (state <> 'closed' OR failures > 0 OR attention IS NOT NULL)",
                 &[&tenant, &source],
             )
             .await
@@ -233,13 +235,43 @@ impl Store {
         Ok(Some(seconds_to_duration(row.get(0))))
     }
 
-    /// Every breaker that is not closed.
+    /// Marks (tenant, source) as needing attention (credentials refused, bad configuration),
+    /// with the reason; the next success clears it.
+    pub async fn mark_attention(
+        &self,
+        tenant: &str,
+        source: &str,
+        connector: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO source_breakers AS b (tenant_id, source, connector, attention,
+                                                   attention_at)
+                 VALUES ($1, $2, $3, $4, clock_timestamp())
+                 ON CONFLICT (tenant_id, source) DO UPDATE SET
+                     attention = $4, attention_at = clock_timestamp(),
+                     updated_at = clock_timestamp()",
+                &[&tenant, &source, &connector, &reason],
+            )
+            .await
+            .map_err(StoreError::db("marking a source as needing attention"))?;
+        Ok(())
+    }
+
+    /// Every source whose breaker is not closed or that needs attention.
     pub async fn open_breakers(&self) -> Result<Vec<BreakerState>, StoreError> {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT tenant_id, source, state, reason, trips FROM source_breakers
-                 WHERE state <> 'closed' ORDER BY tenant_id, source",
+                "SELECT tenant_id, source, state,
+                        COALESCE(attention || CASE WHEN state <> 'closed'
+                                                   THEN '; breaker: ' || reason ELSE '' END,
+                                 reason),
+                        trips
+                 FROM source_breakers
+                 WHERE state <> 'closed' OR attention IS NOT NULL ORDER BY tenant_id, source",
                 &[],
             )
             .await

@@ -523,6 +523,19 @@ impl Handler {
             "malformed_response" => "malformed_response",
             _ => "permanent",
         };
+        if matches!(class, "auth" | "config") {
+            // The source needs a human; say so where operators look.
+            let reason = format!("needs attention ({class}): {}", failure.message);
+            if let Err(error) = self
+                .store
+                .mark_attention(job.tenant.as_str(), job.source.as_str(), connector, &reason)
+                .await
+            {
+                return self.requeue(connector, error.to_string());
+            }
+            tracing::warn!(connector, tenant = %job.tenant, source = %job.source, reason,
+                "source needs attention");
+        }
         self.dead_letter_job(
             incoming,
             job,

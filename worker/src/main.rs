@@ -208,9 +208,9 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<ExitCod
             }
             let breakers = store.open_breakers().await?;
             if breakers.is_empty() {
-                println!("circuit breakers: all closed");
+                println!("sources: all healthy");
             } else {
-                println!("circuit breakers not closed:");
+                println!("sources paused or needing attention:");
                 for breaker in breakers {
                     println!(
                         "  {}/{}: {} (trips {}): {}",

@@ -111,6 +111,14 @@ async fn permanent_and_auth_errors_dead_letter_at_once() {
         .await;
     assert_eq!(class, "auth");
     assert!(reason.contains("HTTP 401"), "{reason}");
+    // The source is marked as needing attention, with the reason (and is not paused).
+    let marked = app
+        .scalar_i64(
+            "SELECT count(*) FROM source_breakers WHERE tenant_id = 'locked-acme'
+               AND state = 'closed' AND attention LIKE 'needs attention (auth)%HTTP 401%'",
+        )
+        .await;
+    assert_eq!(marked, 1);
 
     app.shop.script([ScriptedFault::status(400)]);
     let bad = app.pull_job("acme", "customers");
