@@ -1,15 +1,11 @@
-//! The [`StripeConnector`]: one list page per `pull`, over HTTP with `reqwest`. It only
+//! The [`StripeConnector`]: one list page per `pull`, over HTTP with the shared
+//! [`HttpClient`] and Stripe's [`Classifier`](tributary_connector_http::Classifier). It only
 //! fetches and classifies; the runtime owns the page loop, retries and timing.
 
 use crate::cursor::{is_object_id, CreatedRange, ListCursor};
-use crate::response::{
-    http_error, parse_list, redact, retry_after, should_retry, ErrorAnswer, RequestLabel,
-};
+use crate::response::{classifier, label, not_json, parse_list, RequestLabel};
 use crate::settings::StripeSettings;
 use crate::StripeStream;
-use chrono::Utc;
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, RETRY_AFTER};
-use reqwest::Url;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,15 +13,14 @@ use tributary_connector::{
     async_trait, ConfigError, Connector, ConnectorError, ConnectorKind, Page, PullRequest,
     StreamInfo, StreamName, TenantId,
 };
+use tributary_connector_http::{describe_request, HeaderMap, HeaderValue, HttpClient, Method, Url};
 
+/// Sent as `Bearer <key>`.
+const AUTHORIZATION: &str = "authorization";
 /// Connect-account header: act on behalf of a connected account.
 const STRIPE_ACCOUNT: &str = "stripe-account";
 /// Pins the API version (and so the shape of every object).
 const STRIPE_VERSION: &str = "stripe-version";
-/// Stripe's verdict on whether a failed request may succeed if retried.
-const STRIPE_SHOULD_RETRY: &str = "stripe-should-retry";
-/// Stripe's id of one request, for support tickets and its dashboard's logs.
-const REQUEST_ID: &str = "request-id";
 /// Longest wait for a TCP + TLS connection, whatever the request timeout.
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -34,7 +29,8 @@ const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct StripeConnector {
     kind: ConnectorKind,
     settings: StripeSettings,
-    client: reqwest::Client,
+    /// Classifies every failure with Stripe's rules and scrubs the key from messages.
+    client: HttpClient,
     /// `Bearer <key>`, marked sensitive so no `Debug` of a request shows it.
     authorization: HeaderValue,
 }
@@ -65,17 +61,22 @@ fn config_error(message: impl Into<String>) -> ConfigError {
 impl StripeConnector {
     /// A connector for these settings, with its own connection pool.
     pub fn new(settings: StripeSettings) -> Result<Self, ConfigError> {
-        let client = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout.min(MAX_CONNECT_TIMEOUT))
-            // Stripe's API never redirects; following one could carry the key elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!(
-                "tributary-connector-stripe/",
-                env!("CARGO_PKG_VERSION")
-            ))
+        let key = settings.api_key.expose_secret();
+        let mut client = HttpClient::builder(concat!(
+            "tributary-connector-stripe/",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .timeout(settings.timeout)
+        .connect_timeout(settings.timeout.min(MAX_CONNECT_TIMEOUT))
+        // Sent per request (below); registered so an echo of it is scrubbed from messages.
+        .secret(key)
+        .classifier(classifier(key.to_owned()));
+        if let Some(version) = &settings.api_version {
+            client = client.header(STRIPE_VERSION, version);
+        }
+        let client = client
             .build()
-            .map_err(|error| config_error(format!("could not build the HTTP client: {error}")))?;
+            .map_err(|error| config_error(error.to_string()))?;
         // `ApiKey` admits printable ASCII only, which is always a valid header value.
         let mut authorization =
             HeaderValue::from_str(&format!("Bearer {}", settings.api_key.expose_secret()))
@@ -133,10 +134,6 @@ impl StripeConnector {
         range: CreatedRange,
     ) -> Result<Page, ConnectorError> {
         let url = self.list_url(stream)?;
-        let mut label = RequestLabel {
-            method_and_path: format!("GET {}", url.path()),
-            request_id: None,
-        };
         let mut query: Vec<(&str, String)> = vec![("limit", limit.to_string())];
         if let Some(after) = after {
             query.push(("starting_after", after.last_id.clone()));
@@ -147,79 +144,25 @@ impl StripeConnector {
         if let Some(lt) = range.lt {
             query.push(("created[lt]", lt.to_string()));
         }
-
-        let mut request = self
-            .client
-            .get(url)
-            .query(&query)
-            .header(AUTHORIZATION, self.authorization.clone());
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, self.authorization.clone());
         if let Some(account) = self.connected_account(tenant)? {
-            request = request.header(STRIPE_ACCOUNT, account);
+            headers.insert(STRIPE_ACCOUNT, account);
         }
-        if let Some(version) = &self.settings.api_version {
-            request = request.header(STRIPE_VERSION, version.as_str());
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|error| self.transport_error(&label, error))?;
-        let status = response.status().as_u16();
-        let headers = response.headers();
-        label.request_id = header_text(headers, REQUEST_ID)
-            .filter(|id| is_object_id(id))
-            .map(str::to_owned);
-        let retry_after = retry_after(header_text(headers, RETRY_AFTER.as_str()), Utc::now());
-        let should_retry = should_retry(header_text(headers, STRIPE_SHOULD_RETRY));
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| self.transport_error(&label, error))?;
-        if !(200..300).contains(&status) {
-            let answer = ErrorAnswer {
-                status,
-                retry_after,
-                should_retry,
-                body: &body,
-            };
-            return Err(http_error(
-                answer,
-                &label,
-                self.settings.api_key.expose_secret(),
-            ));
-        }
-        parse_list(&body, &label, stream, range, after)
-    }
-
-    /// A request that got no HTTP answer: connect refused, timeout, reset mid-body. Worth
-    /// retrying. The URL is stripped from reqwest's message (it holds no secret, but keeps
-    /// messages short) and the text is redacted like every other message.
-    fn transport_error(&self, label: &RequestLabel, error: reqwest::Error) -> ConnectorError {
-        let happened = if error.is_timeout() {
-            "timed out"
-        } else if error.is_connect() {
-            "could not connect"
-        } else if error.is_body() || error.is_decode() {
-            "failed while reading the body"
-        } else {
-            "failed"
+        // A 2xx body that is not JSON at all: the client's reason, in Stripe's message shape.
+        let described = describe_request(&Method::GET, &url);
+        let unlabelled = RequestLabel {
+            method_and_path: format!("GET {}", url.path()),
+            request_id: None,
         };
-        let error = error.without_url();
-        let mut message = format!("{label}: request {happened}: {error}");
-        let mut source = std::error::Error::source(&error);
-        while let Some(cause) = source {
-            message.push_str(": ");
-            message.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        ConnectorError::Transient {
-            status: None,
-            message: redact(&message, self.settings.api_key.expose_secret()),
-        }
+        let response = self
+            .client
+            .get_json::<serde_json::Value, _>(url, &query, headers)
+            .await
+            .map_err(|error| not_json(&unlabelled, &described, error))?;
+        let label = label(&response.request, &response.headers);
+        parse_list(response.body, &label, stream, range, after)
     }
-}
-
-fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name)?.to_str().ok()
 }
 
 #[async_trait]

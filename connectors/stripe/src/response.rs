@@ -9,11 +9,9 @@ use crate::cursor::{is_object_id, CreatedRange, ListCursor};
 use crate::StripeStream;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use std::time::Duration;
-use tributary_connector::{ConnectorError, Page, Record};
-
-/// Longest slice of a non-JSON error body quoted in an error message.
-const MAX_QUOTED_BODY: usize = 300;
+use std::sync::Arc;
+use tributary_connector::{ConnectorError, ErrorClass, Page, Record};
+use tributary_connector_http::{Classifier, ErrorResponse, HeaderMap, Url};
 
 /// `{"object": "list", "url": "/v1/charges", "has_more": bool, "data": [...]}`
 #[derive(Deserialize)]
@@ -58,10 +56,10 @@ impl std::fmt::Display for RequestLabel {
     }
 }
 
-/// Turns a 2xx list body into a [`Page`]. `requested` is the cursor the page was asked from,
+/// Turns a 2xx list body (already JSON) into a [`Page`]. `requested` is the cursor the page was asked from,
 /// to catch a list that does not advance.
 pub(crate) fn parse_list(
-    body: &[u8],
+    value: serde_json::Value,
     label: &RequestLabel,
     stream: StripeStream,
     range: CreatedRange,
@@ -70,12 +68,6 @@ pub(crate) fn parse_list(
     let malformed = |message: String| ConnectorError::Malformed {
         message: format!("{label}: {message}"),
     };
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|error| {
-        malformed(format!(
-            "the body is not JSON ({error}; {} bytes)",
-            body.len()
-        ))
-    })?;
     match value.get("object").and_then(serde_json::Value::as_str) {
         Some("list") => {}
         Some(other) => {
@@ -169,15 +161,32 @@ pub(crate) fn parse_list(
     })
 }
 
-/// The parts of a non-2xx answer that decide its class.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ErrorAnswer<'a> {
-    pub(crate) status: u16,
-    /// `Retry-After`, when present and readable.
-    pub(crate) retry_after: Option<Duration>,
-    /// `Stripe-Should-Retry`: Stripe's own verdict on whether retrying can succeed.
-    pub(crate) should_retry: Option<bool>,
-    pub(crate) body: &'a [u8],
+/// Stripe's verdict on whether a failed request may succeed if retried.
+const STRIPE_SHOULD_RETRY: &str = "stripe-should-retry";
+/// Stripe's id of one request, for support tickets and its dashboard's logs.
+const REQUEST_ID: &str = "request-id";
+
+/// Names a request the Stripe way, from what the shared client calls it
+/// (`GET https://api.stripe.com/v1/charges`) and the answer's `Request-Id`:
+/// `GET /v1/charges (request req_abc)`.
+pub(crate) fn label(request: &str, headers: &HeaderMap) -> RequestLabel {
+    let (method, url) = request.split_once(' ').unwrap_or(("", request));
+    let path = Url::parse(url).map_or_else(|_| url.to_owned(), |url| url.path().to_owned());
+    RequestLabel {
+        method_and_path: format!("{method} {path}"),
+        request_id: headers
+            .get(REQUEST_ID)
+            .and_then(|value| value.to_str().ok())
+            .map(str::trim)
+            .filter(|id| is_object_id(id))
+            .map(str::to_owned),
+    }
+}
+
+/// The shared client's [`Classifier`] for Stripe: every non-2xx answer goes through
+/// [`http_error`], with `api_key` redacted from its message.
+pub(crate) fn classifier(api_key: String) -> Classifier {
+    Arc::new(move |response: &ErrorResponse<'_>| Some(http_error(response, &api_key)))
 }
 
 /// Classifies a non-2xx answer:
@@ -190,19 +199,16 @@ pub(crate) struct ErrorAnswer<'a> {
 ///   transient, any other status → permanent.
 ///
 /// The message carries Stripe's error type, code and message (or the start of a non-JSON
-/// body), redacted of anything that looks like an API key.
-pub(crate) fn http_error(
-    answer: ErrorAnswer<'_>,
-    label: &RequestLabel,
-    api_key: &str,
-) -> ConnectorError {
-    let status = answer.status;
-    let detail = serde_json::from_slice::<ErrorBody>(answer.body)
+/// body) and the `Request-Id`, redacted of anything that looks like an API key.
+pub(crate) fn http_error(response: &ErrorResponse<'_>, api_key: &str) -> ConnectorError {
+    let status = response.status.as_u16();
+    let label = label(response.request, response.headers).to_string();
+    let detail = serde_json::from_slice::<ErrorBody>(response.body)
         .ok()
         .map(|body| body.error);
     let text = match &detail {
         Some(detail) => {
-            let mut text = format!("{label}: {}", detail.error_type);
+            let mut text = detail.error_type.clone();
             if let Some(code) = &detail.code {
                 text.push('/');
                 text.push_str(code);
@@ -216,41 +222,50 @@ pub(crate) fn http_error(
             }
             text
         }
-        None => {
-            let body = String::from_utf8_lossy(answer.body);
-            let body: String = body.trim().chars().take(MAX_QUOTED_BODY).collect();
-            format!("{label}: HTTP {status} with a non-Stripe body: {body:?}")
-        }
+        None => format!(
+            "HTTP {status} with a non-Stripe body: {:?}",
+            response.snippet()
+        ),
     };
-    let message = redact(&text, api_key);
-
     let cursor_gone = matches!(status, 400 | 404)
         && detail.as_ref().is_some_and(|detail| {
             detail.code.as_deref() == Some("resource_missing")
                 && detail.param.as_deref() == Some("starting_after")
         });
-    match (status, answer.should_retry) {
-        (429, _) => ConnectorError::RateLimited {
-            retry_after: answer.retry_after,
-            message,
-        },
-        (401 | 403, _) => ConnectorError::Auth {
-            status: Some(status),
-            message,
-        },
-        _ if cursor_gone => ConnectorError::CursorInvalid { message },
-        (_, Some(false)) => ConnectorError::Permanent {
-            status: Some(status),
-            message,
-        },
-        (_, Some(true)) | (408 | 409 | 500..=599, None) => ConnectorError::Transient {
-            status: Some(status),
-            message,
-        },
-        (_, None) => ConnectorError::Permanent {
-            status: Some(status),
-            message,
-        },
+    let class = match (status, should_retry(response.header(STRIPE_SHOULD_RETRY))) {
+        (429, _) => ErrorClass::RateLimited,
+        (401 | 403, _) => ErrorClass::Auth,
+        _ if cursor_gone => ErrorClass::CursorInvalid,
+        (_, Some(false)) => ErrorClass::Permanent,
+        (_, Some(true)) | (409, None) => ErrorClass::Transient,
+        (_, None) => response.default_class(),
+    };
+    // The standard shape, `{request}: {detail}`, with Stripe's label as the request.
+    ErrorResponse {
+        request: &label,
+        ..*response
+    }
+    .error_with_detail(class, &redact(&text, api_key))
+}
+
+/// The shared client's refusal of a 2xx body that is not JSON at all, in Stripe's terms;
+/// `described` is the client's name for the request, dropped from its message.
+pub(crate) fn not_json(
+    label: &RequestLabel,
+    described: &str,
+    error: ConnectorError,
+) -> ConnectorError {
+    match error {
+        ConnectorError::Malformed { message } => {
+            let why = message
+                .strip_prefix(described)
+                .and_then(|rest| rest.strip_prefix(": "))
+                .unwrap_or(&message);
+            ConnectorError::Malformed {
+                message: format!("{label}: the body is not JSON: {why}"),
+            }
+        }
+        other => other,
     }
 }
 
@@ -261,17 +276,6 @@ pub(crate) fn should_retry(value: Option<&str>) -> Option<bool> {
         text if text.eq_ignore_ascii_case("false") => Some(false),
         _ => None,
     }
-}
-
-/// `Retry-After` as delay-seconds or as an HTTP date (relative to `now`; a past date is zero).
-pub(crate) fn retry_after(value: Option<&str>, now: DateTime<Utc>) -> Option<Duration> {
-    let text = value?.trim();
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    // RFC 9110's IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") is valid RFC 2822.
-    let at = DateTime::parse_from_rfc2822(text).ok()?.with_timezone(&Utc);
-    Some((at - now).to_std().unwrap_or(Duration::ZERO))
 }
 
 /// `text` with `api_key`, and anything else shaped like a Stripe secret or restricted key
@@ -309,9 +313,13 @@ pub(crate) fn redact(text: &str, api_key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tributary_connector::{Cursor, ErrorClass};
+    use std::time::Duration;
+    use tributary_connector::Cursor;
+    use tributary_connector_http::{parse_json_body, parse_retry_after, HeaderValue, StatusCode};
 
     const KEY: &str = "sk_test_51HxYzSecretKey";
+    /// The shared client's name for the request.
+    const DESCRIBED: &str = "GET https://api.stripe.com/v1/charges";
 
     fn label() -> RequestLabel {
         RequestLabel {
@@ -321,8 +329,10 @@ mod tests {
     }
 
     fn list(body: &str, requested: Option<&ListCursor>) -> Result<Page, ConnectorError> {
+        let value = parse_json_body::<serde_json::Value>(DESCRIBED, body.as_bytes())
+            .map_err(|error| not_json(&label(), DESCRIBED, error))?;
         parse_list(
-            body.as_bytes(),
+            value,
             &label(),
             StripeStream::Charges,
             CreatedRange::ALL,
@@ -330,17 +340,33 @@ mod tests {
         )
     }
 
+    fn answer(status: u16, headers: &[(&'static str, &str)], body: &[u8]) -> ConnectorError {
+        let mut map = HeaderMap::new();
+        map.insert("request-id", HeaderValue::from_static("req_abc123"));
+        for (name, value) in headers {
+            map.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        let response = ErrorResponse {
+            request: DESCRIBED,
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: &map,
+            body,
+            now: Utc::now(),
+        };
+        tributary_connector_http::classify(&response, Some(&classifier(KEY.to_owned())))
+    }
+
     fn error(status: u16, should_retry: Option<bool>, body: &str) -> ConnectorError {
-        http_error(
-            ErrorAnswer {
-                status,
-                retry_after: None,
-                should_retry,
-                body: body.as_bytes(),
-            },
-            &label(),
-            KEY,
-        )
+        let verdict = should_retry.map(|retry| retry.to_string());
+        let headers: Vec<(&'static str, &str)> = verdict
+            .iter()
+            .map(|value| ("stripe-should-retry", value.as_str()))
+            .collect();
+        answer(status, &headers, body.as_bytes())
+    }
+
+    fn retry_after(value: Option<&str>, now: DateTime<Utc>) -> Option<Duration> {
+        parse_retry_after(value?, now)
     }
 
     #[test]
@@ -498,15 +524,10 @@ mod tests {
 
     #[test]
     fn rate_limits_keep_the_retry_after_hint() {
-        let error = http_error(
-            ErrorAnswer {
-                status: 429,
-                retry_after: Some(Duration::from_secs(3)),
-                should_retry: None,
-                body: br#"{"error":{"type":"rate_limit_error","code":"rate_limit","message":"Too many requests"}}"#,
-            },
-            &label(),
-            KEY,
+        let error = answer(
+            429,
+            &[("retry-after", "3")],
+            br#"{"error":{"type":"rate_limit_error","code":"rate_limit","message":"Too many requests"}}"#,
         );
         assert_eq!(
             error,

@@ -1,11 +1,11 @@
 //! The stripe connector's settings: parsed from JSON once, with errors that name the field and
 //! never repeat the API key.
 
-use reqwest::Url;
 use serde::{de::Error as _, Deserialize, Deserializer};
 use std::fmt;
 use std::time::Duration;
 use tributary_connector::ConfigError;
+use tributary_connector_http::{redact_url, Url};
 
 /// Stripe's API, used when the settings give no `base_url`.
 pub const DEFAULT_BASE_URL: &str = "https://api.stripe.com";
@@ -109,23 +109,13 @@ impl fmt::Debug for StripeSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StripeSettings")
             .field("api_key", &self.api_key)
-            .field("base_url", &redacted(&self.base_url).as_str())
+            .field("base_url", &redact_url(&self.base_url))
             .field("page_size", &self.page_size)
             .field("timeout", &self.timeout)
             .field("connect", &self.connect)
             .field("api_version", &self.api_version)
             .finish()
     }
-}
-
-/// The URL with its password (if any) replaced, safe for logs and `Debug`.
-fn redacted(url: &Url) -> Url {
-    let mut url = url.clone();
-    if url.password().is_some() {
-        // Cannot fail: a URL with a password has a host.
-        let _ = url.set_password(Some("REDACTED"));
-    }
-    url
 }
 
 /// The JSON shape, before validation. Each field's deserializer prefixes errors with the
