@@ -62,29 +62,36 @@ async fn ingest(
     stored
 }
 
+/// Ingests every stream of `expected` and asserts exactly those ids were stored for each.
+async fn ingest_and_expect(
+    connector: &str,
+    source: &str,
+    settings: serde_json::Value,
+    expected: Vec<(&str, Vec<String>)>,
+) {
+    let mut app = TestApp::new(ShopConfig::with_volume(0, 0, 0)).await;
+    let streams: Vec<&str> = expected.iter().map(|(stream, _)| *stream).collect();
+    let stored = ingest(&mut app, connector, source, settings, &streams).await;
+    for ((stream, expected), stored) in expected.into_iter().zip(stored) {
+        let expected: BTreeSet<String> = expected.into_iter().collect();
+        assert!(
+            !expected.is_empty(),
+            "{connector}/{stream}: the mock has records"
+        );
+        assert_eq!(stored, expected, "{connector}/{stream}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shopify_ingests_end_to_end_with_exact_counts() {
     use tributary_connector_shopify::mock::{spawn, MockConfig};
     use tributary_connector_shopify::ShopifyStream;
     let mock = spawn(MockConfig::default()).await.unwrap();
-    let mut app = TestApp::new(ShopConfig::with_volume(0, 0, 0)).await;
-    let streams: Vec<&str> = ShopifyStream::ALL.iter().map(|s| s.name()).collect();
-    let stored = ingest(
-        &mut app,
-        "shopify",
-        "shopify_mock",
-        mock.settings(100),
-        &streams,
-    )
-    .await;
-    for (stream, stored) in ShopifyStream::ALL.iter().zip(stored) {
-        let expected: BTreeSet<String> = mock
-            .expected_ids(*stream, &Window::default())
-            .into_iter()
-            .collect();
-        assert!(!expected.is_empty());
-        assert_eq!(stored, expected, "{}", stream.name());
-    }
+    let expected = ShopifyStream::ALL
+        .iter()
+        .map(|s| (s.name(), mock.expected_ids(*s, &Window::default())))
+        .collect();
+    ingest_and_expect("shopify", "shopify_mock", mock.settings(100), expected).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,24 +99,11 @@ async fn woocommerce_ingests_end_to_end_with_exact_counts() {
     use tributary_connector_woocommerce::mock::{spawn, MockConfig};
     use tributary_connector_woocommerce::WooStream;
     let mock = spawn(MockConfig::default()).await.unwrap();
-    let mut app = TestApp::new(ShopConfig::with_volume(0, 0, 0)).await;
-    let streams: Vec<&str> = WooStream::ALL.iter().map(|s| s.as_str()).collect();
-    let stored = ingest(
-        &mut app,
-        "woocommerce",
-        "woo_mock",
-        mock.settings(50),
-        &streams,
-    )
-    .await;
-    for (stream, stored) in WooStream::ALL.iter().zip(stored) {
-        let expected: BTreeSet<String> = mock
-            .expected_ids(*stream, &Window::default())
-            .into_iter()
-            .collect();
-        assert!(!expected.is_empty());
-        assert_eq!(stored, expected, "{}", stream.as_str());
-    }
+    let expected = WooStream::ALL
+        .iter()
+        .map(|s| (s.as_str(), mock.expected_ids(*s, &Window::default())))
+        .collect();
+    ingest_and_expect("woocommerce", "woo_mock", mock.settings(50), expected).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,24 +111,11 @@ async fn stripe_ingests_end_to_end_with_exact_counts() {
     use tributary_connector_stripe::mock::{spawn, MockConfig};
     use tributary_connector_stripe::StripeStream;
     let mock = spawn(MockConfig::default()).await.unwrap();
-    let mut app = TestApp::new(ShopConfig::with_volume(0, 0, 0)).await;
-    let streams: Vec<&str> = StripeStream::ALL.iter().map(|s| s.as_str()).collect();
-    let stored = ingest(
-        &mut app,
-        "stripe",
-        "stripe_mock",
-        mock.settings(100),
-        &streams,
-    )
-    .await;
-    for (stream, stored) in StripeStream::ALL.iter().zip(stored) {
-        let expected: BTreeSet<String> = mock
-            .expected_ids(*stream, &Window::default())
-            .into_iter()
-            .collect();
-        assert!(!expected.is_empty());
-        assert_eq!(stored, expected, "{}", stream.as_str());
-    }
+    let expected = StripeStream::ALL
+        .iter()
+        .map(|s| (s.as_str(), mock.expected_ids(*s, &Window::default())))
+        .collect();
+    ingest_and_expect("stripe", "stripe_mock", mock.settings(100), expected).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
