@@ -180,6 +180,15 @@ impl Worker {
             });
         let server = tokio::spawn(async move { server.await });
 
+        let archiver = self.settings.worker.archive_dead_letters.then(|| {
+            tokio::spawn(crate::archiver::run(
+                self.settings.amqp.url.expose().to_owned(),
+                self.handler.worker_name.clone(),
+                self.handler.topology.clone(),
+                self.handler.store.clone(),
+                stop.clone(),
+            ))
+        });
         let mut reconnect_delay = Duration::from_millis(200);
         let result = loop {
             let mut stop = stop.clone();
@@ -200,6 +209,11 @@ impl Worker {
         };
         self.health.set_consuming(false);
         self.handler.publisher.close().await;
+        if let Some(archiver) = archiver {
+            // A fatal error ends the loop without a stop signal: stop the archiver too.
+            archiver.abort();
+            let _ = archiver.await;
+        }
         let _ = server.await;
         result
     }

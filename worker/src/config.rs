@@ -83,6 +83,9 @@ pub struct WorkerSettings {
     pub breaker_cooldown_seconds: u64,
     /// Longest cool-down of an open breaker, in seconds.
     pub breaker_max_cooldown_seconds: u64,
+    /// Also drain the broker's dead queue into the `dead_letters` table (any number of
+    /// processes may do it; each letter is stored once).
+    pub archive_dead_letters: bool,
 }
 
 impl Default for WorkerSettings {
@@ -100,6 +103,7 @@ impl Default for WorkerSettings {
             breaker_failure_threshold: 5,
             breaker_cooldown_seconds: 30,
             breaker_max_cooldown_seconds: 600,
+            archive_dead_letters: true,
         }
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod acker;
 pub mod app;
+pub mod archiver;
 pub mod config;
 pub mod connectors;
 pub mod demo;

@@ -180,3 +180,53 @@ async fn a_worker_killed_mid_job_leaves_exactly_the_sources_records() {
     crate::helpers::terminate(&restarted);
     crate::helpers::wait_for_exit(&mut restarted, Duration::from_secs(30)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_past_the_delivery_limit_is_archived_as_a_broker_dead_letter() {
+    use tributary_broker::lapin::options::{BasicGetOptions, BasicNackOptions};
+    let mut app = TestApp::new(ShopConfig::with_volume(10, 10, 10)).await;
+    let job = app.pull_job("acme", "orders");
+    app.enqueue(std::slice::from_ref(&job)).await;
+    // A consumer that keeps handing the job back, as a crash-looping worker would.
+    let connection = tributary_broker::connect(app.settings.amqp.url.expose(), "crash loop")
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let queue = app
+        .topology
+        .work_queue(&tributary_connector::ConnectorKind::new("demo").unwrap());
+    let mut handed_back = 0;
+    while let Some(message) = channel
+        .basic_get(queue.clone().into(), BasicGetOptions::default())
+        .await
+        .unwrap()
+    {
+        message
+            .delivery
+            .acker
+            .nack(BasicNackOptions {
+                multiple: false,
+                requeue: true,
+            })
+            .await
+            .unwrap();
+        handed_back += 1;
+        assert!(handed_back <= 30, "the delivery limit never kicked in");
+    }
+    assert!(handed_back >= app.settings.amqp.delivery_limit as usize);
+    let _ = connection.close(200, "done".into()).await;
+
+    // The worker's archiver moves it from the dead queue into Postgres, with its reason.
+    app.start_worker().await;
+    let (class, reason) = app
+        .wait_for_dead_letter(Some(job.job_id.as_uuid()), Duration::from_secs(30))
+        .await;
+    assert_eq!(class, "delivery_limit");
+    assert!(reason.contains("delivery limit"), "{reason}");
+    assert_eq!(
+        app.scalar_i64("SELECT count(*) FROM dead_letters WHERE origin = 'broker'")
+            .await,
+        1
+    );
+    app.stop_workers().await;
+}
