@@ -5,6 +5,10 @@
 //! * a 2xx body that is too large, not UTF-8 or not the expected JSON →
 //!   [`ConnectorError::Malformed`], saying where it failed.
 //!
+//! [`HttpClient::get_bytes`] / [`HttpClient::send_bytes`] do all of this but the JSON parsing,
+//! for a source whose 2xx bodies the connector must inspect itself (an HTML maintenance page
+//! served with 200 and told apart by its `Content-Type`, a non-JSON format).
+//!
 //! It never retries: the runtime owns retries and their timing. Messages name the request by
 //! method, origin and path, and registered secrets are scrubbed from every message.
 
@@ -204,6 +208,32 @@ impl<T> fmt::Debug for JsonResponse<T> {
     }
 }
 
+/// A 2xx answer whose body is left as bytes; see [`HttpClient::get_bytes`].
+pub struct BytesResponse {
+    /// The body as received (at most the client's `max_body_bytes`).
+    pub body: Vec<u8>,
+    /// The response headers.
+    pub headers: HeaderMap,
+    /// The status (some 2xx).
+    pub status: StatusCode,
+    /// What the rate-limit headers said, if anything.
+    pub rate_limit: Option<RateLimitHint>,
+    /// The request, as messages name it (method, origin and path).
+    pub request: String,
+}
+
+impl fmt::Debug for BytesResponse {
+    /// The request and what came back, without the body or header values.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BytesResponse")
+            .field("request", &self.request)
+            .field("status", &self.status)
+            .field("rate_limit", &self.rate_limit)
+            .field("body_bytes", &self.body.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl HttpClient {
     /// A builder identifying itself as `user_agent` (such as `tributary-connector-demo/0.1.0`),
     /// with [`DEFAULT_TIMEOUT`], [`DEFAULT_CONNECT_TIMEOUT`] and [`DEFAULT_MAX_BODY_BYTES`].
@@ -255,6 +285,35 @@ impl HttpClient {
         self.send_json(request).await
     }
 
+    /// `GET url?query` with extra `headers`, like [`HttpClient::get_json`] in every respect
+    /// (transport failures, non-2xx statuses through the [`Classifier`], the body limit,
+    /// secrets scrubbed) except that a 2xx body is returned as bytes, not parsed: for a
+    /// connector that must look at it first (WooCommerce tells an HTML maintenance page served
+    /// with 200 by its `Content-Type`). Parse it with [`parse_json_body`] to keep the client's
+    /// messages, and pass any error of your own through [`HttpClient::scrub`].
+    pub async fn get_bytes<Q>(
+        &self,
+        url: Url,
+        query: &Q,
+        headers: HeaderMap,
+    ) -> Result<BytesResponse, ConnectorError>
+    where
+        Q: Serialize + ?Sized,
+    {
+        let request = self.client.get(url).query(query).headers(headers);
+        self.send_bytes(request).await
+    }
+
+    /// Sends any request built from [`HttpClient::inner`]; see [`HttpClient::get_bytes`].
+    pub async fn send_bytes(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<BytesResponse, ConnectorError> {
+        self.send_bytes_inner(request)
+            .await
+            .map_err(|error| self.scrub(error))
+    }
+
     /// Sends any request built from [`HttpClient::inner`] and parses a JSON answer.
     pub async fn send_json<T>(
         &self,
@@ -265,7 +324,13 @@ impl HttpClient {
     {
         self.send_json_inner(request)
             .await
-            .map_err(|error| scrub_error(error, &self.secrets))
+            .map_err(|error| self.scrub(error))
+    }
+
+    /// The same error with every secret registered with this client scrubbed from its
+    /// message: for errors a connector builds itself from what the source sent.
+    pub fn scrub(&self, error: ConnectorError) -> ConnectorError {
+        scrub_error(error, &self.secrets)
     }
 
     async fn send_json_inner<T>(
@@ -275,6 +340,40 @@ impl HttpClient {
     where
         T: DeserializeOwned + Send + 'static,
     {
+        let BytesResponse {
+            body,
+            headers,
+            status,
+            rate_limit,
+            request: described,
+        } = self.send_bytes_inner(request).await?;
+        let body_bytes = body.len();
+        let parsed = if body_bytes > PARSE_INLINE_LIMIT {
+            let what = described.clone();
+            tokio::task::spawn_blocking(move || parse_json_body::<T>(&what, &body))
+                .await
+                .map_err(|error| ConnectorError::Transient {
+                    status: None,
+                    message: format!("{described}: parsing the body did not finish: {error}"),
+                })??
+        } else {
+            parse_json_body::<T>(&described, &body)?
+        };
+        Ok(JsonResponse {
+            body: parsed,
+            headers,
+            status,
+            rate_limit,
+            request: described,
+            body_bytes,
+        })
+    }
+
+    /// Sends, reads the whole body and classifies a non-2xx answer; no scrubbing.
+    async fn send_bytes_inner(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<BytesResponse, ConnectorError> {
         let request = request.build().map_err(|error| ConnectorError::Config {
             message: format!("could not build the request: {}", error.without_url()),
         })?;
@@ -298,26 +397,12 @@ impl HttpClient {
             };
             return Err(classify(&answer, self.classifier.as_ref()));
         }
-        let rate_limit = rate_limit_hint(&headers, now);
-        let body_bytes = body.len();
-        let parsed = if body_bytes > PARSE_INLINE_LIMIT {
-            let what = described.clone();
-            tokio::task::spawn_blocking(move || parse_json_body::<T>(&what, &body))
-                .await
-                .map_err(|error| ConnectorError::Transient {
-                    status: None,
-                    message: format!("{described}: parsing the body did not finish: {error}"),
-                })??
-        } else {
-            parse_json_body::<T>(&described, &body)?
-        };
-        Ok(JsonResponse {
-            body: parsed,
+        Ok(BytesResponse {
+            rate_limit: rate_limit_hint(&headers, now),
+            body,
             headers,
             status,
-            rate_limit,
             request: described,
-            body_bytes,
         })
     }
 

@@ -12,7 +12,9 @@
 //!   [`StartingAfterPaginator`], [`LinkPaginator`]) that turn (request cursor, response) into
 //!   the next [`Cursor`], with versioned opaque cursors and loop detection;
 //! * [`HttpClient`]: a `reqwest` client with timeouts and a User-Agent whose `get_json` /
-//!   `post_json` classify every failure, and never put a credential in a message.
+//!   `post_json` classify every failure, and never put a credential in a message (and whose
+//!   `get_bytes` does the same but leaves a 2xx body unparsed, for a connector that must
+//!   inspect it first).
 //!
 //! It depends on the connector contract only: it knows nothing about RabbitMQ, PostgreSQL or
 //! the worker, and it never retries (the runtime owns retries and their timing).
@@ -31,8 +33,8 @@ mod retry_after;
 
 pub use classify::{class_for_status, classify, Classifier, ErrorResponse, MAX_SNIPPET_CHARS};
 pub use client::{
-    parse_json_body, with_context, BuildError, HttpClient, HttpClientBuilder, JsonResponse,
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT,
+    parse_json_body, with_context, BuildError, BytesResponse, HttpClient, HttpClientBuilder,
+    JsonResponse, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT,
 };
 pub use link::{links, next_link, parse_link_header, Link};
 pub use paginate::{

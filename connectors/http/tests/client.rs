@@ -7,7 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tributary_connector::{ConnectorError, ErrorClass, RateLimitHint};
 use tributary_connector_http::{
-    Classifier, ErrorResponse, HeaderMap, HttpClient, JsonResponse, Url,
+    BytesResponse, Classifier, ErrorResponse, HeaderMap, HttpClient, JsonResponse, Url,
 };
 
 /// What the server does with each connection.
@@ -279,6 +279,81 @@ async fn a_classifier_overrides_and_secrets_echoed_back_are_scrubbed() {
         text.contains("Invalid API Key provided: REDACTED"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn get_bytes_returns_a_2xx_body_unparsed_and_classifies_like_get_json() {
+    // A 2xx body that is not JSON comes back as it is, with status, headers and hint.
+    let page = b"<!DOCTYPE html><h1>Briefly unavailable for scheduled maintenance.</h1>";
+    let server = Server::respond(
+        "200 OK",
+        &[
+            "content-type: text/html; charset=UTF-8",
+            "ratelimit-remaining: 5",
+        ],
+        page,
+    )
+    .await;
+    let response: BytesResponse = client()
+        .get_bytes(
+            server.url.join("v1/orders").unwrap(),
+            &[("page", "2")],
+            HeaderMap::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.body, page);
+    assert_eq!(response.status.as_u16(), 200);
+    assert_eq!(response.headers["content-type"], "text/html; charset=UTF-8");
+    assert_eq!(response.rate_limit.unwrap().remaining, Some(5));
+    assert!(response.request.ends_with("/v1/orders"), "{response:?}");
+    assert!(!format!("{response:?}").contains("maintenance"));
+    assert!(server.requests()[0].starts_with("GET /v1/orders?page=2 HTTP/1.1"));
+
+    // A non-2xx answer goes through the classifier, then the table; secrets are scrubbed.
+    let body = b"{\"code\":\"gone\",\"echo\":\"ck_secret_123456\"}";
+    let gone: Classifier = Arc::new(|response: &ErrorResponse<'_>| {
+        let code = response.body_json()?["code"].as_str()?.to_owned();
+        (response.status.as_u16() == 400 && code == "gone")
+            .then(|| response.error(ErrorClass::CursorInvalid))
+    });
+    let with_gone = HttpClient::builder("tributary-test/1")
+        .secret("ck_secret_123456")
+        .classifier(gone)
+        .build()
+        .unwrap();
+    let plain = client();
+    for (status, client, class) in [
+        ("400 Bad Request", &with_gone, ErrorClass::CursorInvalid),
+        ("400 Bad Request", &plain, ErrorClass::Permanent),
+        ("503 Service Unavailable", &with_gone, ErrorClass::Transient),
+    ] {
+        let server = Server::respond(status, &[], body).await;
+        let error = client
+            .get_bytes(server.url.clone(), &(), HeaderMap::new())
+            .await
+            .unwrap_err();
+        assert_eq!(error.class(), class, "{status}: {error}");
+        let text = error.to_string();
+        let registered = std::ptr::eq(client, &with_gone);
+        assert_eq!(!text.contains("ck_secret_123456"), registered, "{text}");
+    }
+    // Errors a connector builds itself are scrubbed on request.
+    let own = with_gone.scrub(ConnectorError::Malformed {
+        message: "item 0: `date` \"ck_secret_123456\" is not a date".to_owned(),
+    });
+    assert_eq!(
+        own.to_string(),
+        "malformed response from the source: item 0: `date` \"REDACTED\" is not a date"
+    );
+
+    // No answer at all is transient, as with get_json.
+    let server = Server::start(Answer::Hang).await;
+    let error = client()
+        .get_bytes(server.url.clone(), &(), HeaderMap::new())
+        .await
+        .unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Transient, "{error}");
 }
 
 #[tokio::test]

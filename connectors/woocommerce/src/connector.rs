@@ -1,25 +1,31 @@
-//! The [`WooConnector`]: one page per `pull`, over HTTP with `reqwest` and Basic auth. It only
-//! fetches, filters and classifies; the runtime owns the page loop, retries and timing.
+//! The [`WooConnector`]: one page per `pull`, over HTTP with the shared [`HttpClient`], Basic
+//! auth and WooCommerce's [`Classifier`](tributary_connector_http::Classifier). It only fetches,
+//! filters and classifies; the runtime owns the page loop, retries and timing.
 
-use crate::cursor::{PagePosition, MAX_PAGE};
-use crate::response::{format_gmt, http_error, parse_list, retry_after, total_pages};
+use crate::cursor::{Listed, PagePosition, MAX_PAGE};
+use crate::response::{classifier, format_gmt, parse_list, total_pages};
 use crate::settings::WooSettings;
 use crate::WooStream;
 use chrono::Utc;
-use reqwest::header::HeaderMap;
-use reqwest::Url;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 use tributary_connector::{
     async_trait, ConfigError, Connector, ConnectorError, ConnectorKind, Page, PullRequest,
-    RatePolicy, StreamInfo, StreamName, TenantId,
+    RatePolicy, Record, StreamInfo, StreamName, TenantId,
 };
+use tributary_connector_http::{HeaderMap, HttpClient, Url};
+
+/// Longest wait for a TCP + TLS connection, whatever the request timeout.
+const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Pulls from one WooCommerce store. Cheap to share: the HTTP client pools connections.
 pub struct WooConnector {
     kind: ConnectorKind,
     settings: WooSettings,
-    client: reqwest::Client,
+    /// Sends `Authorization: Basic …` (marked sensitive) with every request, classifies every
+    /// failure with WooCommerce's rules and scrubs the key and secret from messages.
+    client: HttpClient,
 }
 
 impl fmt::Debug for WooConnector {
@@ -38,28 +44,51 @@ pub fn build(settings: &serde_json::Value) -> Result<Arc<dyn Connector>, ConfigE
     Ok(Arc::new(connector))
 }
 
-/// An answer with a status, before classification.
-struct Answer {
-    status: u16,
-    headers: HeaderMap,
-    body: Vec<u8>,
+/// Standard base64 with padding, for the `Authorization` header.
+pub(crate) fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (index, shift) in [18, 12, 6, 0].into_iter().enumerate() {
+            if index <= chunk.len() {
+                out.push(ALPHABET[(n >> shift) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 impl WooConnector {
     /// A connector for these settings, with its own connection pool.
     pub fn new(settings: WooSettings) -> Result<Self, ConfigError> {
-        let client = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout.min(std::time::Duration::from_secs(10)))
-            .user_agent(concat!(
-                "tributary-connector-woocommerce/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .build()
-            .map_err(|error| ConfigError {
-                kind: crate::KIND.to_owned(),
-                message: format!("could not build the HTTP client: {error}"),
-            })?;
+        let key = settings.consumer_key.expose_secret();
+        let secret = settings.consumer_secret.expose_secret();
+        let authorization = format!("Basic {}", base64(format!("{key}:{secret}").as_bytes()));
+        let client = HttpClient::builder(concat!(
+            "tributary-connector-woocommerce/",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .timeout(settings.timeout)
+        .connect_timeout(settings.timeout.min(MAX_CONNECT_TIMEOUT))
+        // Marked sensitive; the header value and its token are scrubbed from messages, and so
+        // are the key and the secret themselves, should a plugin or proxy echo them back.
+        .secret_header("authorization", &authorization)
+        .secret(key)
+        .secret(secret)
+        .classifier(classifier())
+        .build()
+        .map_err(|error| ConfigError {
+            kind: crate::KIND.to_owned(),
+            message: error.to_string(),
+        })?;
         Ok(Self {
             kind: ConnectorKind::new(crate::KIND).expect("`woocommerce` is a valid connector kind"),
             settings,
@@ -84,84 +113,30 @@ impl WooConnector {
         Ok(url)
     }
 
-    /// Removes the credentials from a message built from the store's answers, in case a
-    /// plugin or proxy echoes them back.
-    fn scrub(&self, error: ConnectorError) -> ConnectorError {
-        let clean = |message: String| {
-            [&self.settings.consumer_secret, &self.settings.consumer_key]
-                .into_iter()
-                .fold(message, |message, secret| {
-                    message.replace(secret.expose_secret(), "REDACTED")
-                })
-        };
-        match error {
-            ConnectorError::RateLimited {
-                retry_after,
-                message,
-            } => ConnectorError::RateLimited {
-                retry_after,
-                message: clean(message),
-            },
-            ConnectorError::Transient { status, message } => ConnectorError::Transient {
-                status,
-                message: clean(message),
-            },
-            ConnectorError::Auth { status, message } => ConnectorError::Auth {
-                status,
-                message: clean(message),
-            },
-            ConnectorError::Permanent { status, message } => ConnectorError::Permanent {
-                status,
-                message: clean(message),
-            },
-            ConnectorError::Config { message } => ConnectorError::Config {
-                message: clean(message),
-            },
-            ConnectorError::CursorInvalid { message } => ConnectorError::CursorInvalid {
-                message: clean(message),
-            },
-            ConnectorError::Malformed { message } => ConnectorError::Malformed {
-                message: clean(message),
-            },
-        }
-    }
-
-    /// Sends one authenticated GET and reads the whole answer.
-    async fn get(
+    /// GETs one list page and parses it: its records, what pagination needs of each, and the
+    /// headers. `None` when the store answers that the page is past the end of the list.
+    async fn list(
         &self,
         url: Url,
         query: &[(&str, String)],
-        what: &str,
-    ) -> Result<Answer, ConnectorError> {
-        let response = self
-            .client
-            .get(url)
-            .basic_auth(
-                self.settings.consumer_key.expose_secret(),
-                Some(self.settings.consumer_secret.expose_secret()),
-            )
-            .query(query)
-            .send()
-            .await
-            .map_err(|error| transport_error(what, error))?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| transport_error(what, error))?;
-        Ok(Answer {
-            status,
-            headers,
-            body: body.to_vec(),
-        })
+    ) -> Result<Option<(Vec<(Record, Listed)>, HeaderMap)>, ConnectorError> {
+        let answer = match self.client.get_bytes(url, query, HeaderMap::new()).await {
+            Ok(answer) => answer,
+            // Only `classifier()` makes this class, for the past-the-end 400.
+            Err(ConnectorError::CursorInvalid { .. }) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        // The body is read here, not by the client's JSON parser, to tell an HTML page served
+        // with 200 (maintenance mode, a login or firewall page) from broken JSON.
+        let listed = parse_list(&answer.headers, &answer.body, &answer.request)
+            .map_err(|error| self.client.scrub(error))?;
+        Ok(Some((listed, answer.headers)))
     }
 
     /// Fetches the page at `position` and turns it into records and the next cursor.
     async fn fetch_page(&self, position: &PagePosition) -> Result<Page, ConnectorError> {
         let stream = position.stream;
         let url = self.collection_url(stream.as_str())?;
-        let what = format!("GET {}", url.path());
         let per_page = self.settings.per_page;
         let mut query: Vec<(&str, String)> = vec![
             ("page", position.page.to_string()),
@@ -178,22 +153,16 @@ impl WooConnector {
             }
             query.push(("modified_before", format_gmt(position.to)));
         }
-        let answer = self.get(url, &query, &what).await?;
-        if !(200..300).contains(&answer.status) {
-            let delay = retry_after(&answer.headers, Utc::now());
-            return match http_error(answer.status, delay, &answer.body, &what) {
-                Some(error) => Err(self.scrub(error)),
-                // A page past the end: the listing is exhausted.
-                None => Ok(Page {
-                    records: Vec::new(),
-                    next_cursor: None,
-                    rate_limit: None,
-                }),
-            };
-        }
-        let listed = parse_list(&answer.headers, &answer.body, &what).map_err(|e| self.scrub(e))?;
+        let Some((listed, headers)) = self.list(url, &query).await? else {
+            // A page past the end: the listing is exhausted.
+            return Ok(Page {
+                records: Vec::new(),
+                next_cursor: None,
+                rate_limit: None,
+            });
+        };
         let positions: Vec<_> = listed.iter().map(|(_, listed)| *listed).collect();
-        let next = position.next(&positions, per_page, total_pages(&answer.headers))?;
+        let next = position.next(&positions, per_page, total_pages(&headers))?;
         let records = listed
             .into_iter()
             .filter(|(_, listed)| position.keeps(*listed))
@@ -205,33 +174,6 @@ impl WooConnector {
             // WooCommerce's REST API sends no rate-limit headers.
             rate_limit: None,
         })
-    }
-}
-
-/// A request that got no HTTP answer: connect refused, timeout, reset mid-body. Worth retrying.
-/// The URL is stripped from reqwest's message (the credentials travel in a header, but a
-/// base URL may carry user info).
-fn transport_error(what: &str, error: reqwest::Error) -> ConnectorError {
-    let happened = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "could not connect"
-    } else if error.is_body() || error.is_decode() {
-        "failed while reading the body"
-    } else {
-        "failed"
-    };
-    let error = error.without_url();
-    let mut message = format!("{what}: request {happened}: {error}");
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    ConnectorError::Transient {
-        status: None,
-        message,
     }
 }
 
@@ -257,18 +199,9 @@ impl Connector for WooConnector {
     /// (`system_status` would also do, but it computes a whole diagnostics report.)
     async fn check(&self, _tenant: &TenantId) -> Result<(), ConnectorError> {
         let url = self.collection_url(WooStream::Orders.as_str())?;
-        let what = format!("GET {}", url.path());
         let query = [("per_page", "1".to_owned())];
-        let answer = self.get(url, &query, &what).await?;
-        if !(200..300).contains(&answer.status) {
-            let delay = retry_after(&answer.headers, Utc::now());
-            if let Some(error) = http_error(answer.status, delay, &answer.body, &what) {
-                return Err(self.scrub(error));
-            }
-        }
-        parse_list(&answer.headers, &answer.body, &what)
-            .map(drop)
-            .map_err(|error| self.scrub(error))
+        // Past the end on the first page would be an empty store: fine too.
+        self.list(url, &query).await.map(drop)
     }
 
     /// WooCommerce has no global API rate limit: each store is a WordPress site whose capacity
@@ -346,7 +279,7 @@ mod tests {
     #[test]
     fn scrubbing_removes_echoed_credentials() {
         let connector = connector("https://shop.example.com");
-        let error = connector.scrub(ConnectorError::Auth {
+        let error = connector.client.scrub(ConnectorError::Auth {
             status: Some(401),
             message: "key ck_test_key_1234 with cs_test_secret_5678 refused".to_owned(),
         });
@@ -355,7 +288,7 @@ mod tests {
             !text.contains("ck_test_key_1234") && !text.contains("cs_test_secret_5678"),
             "{text}"
         );
-        let debug = format!("{connector:?}");
+        let debug = format!("{connector:?} {:?}", connector.client);
         assert!(
             !debug.contains("test_key_1234") && !debug.contains("test_secret_5678"),
             "{debug}"

@@ -1,13 +1,15 @@
-//! Reading WooCommerce's answers: list bodies into records, error bodies and statuses into
-//! [`ConnectorError`] classes, and the `X-WP-*` and `Retry-After` headers. Pure functions over
-//! bytes and headers, so every mapping is unit-testable without a server.
+//! Reading WooCommerce's answers: list bodies into records, WordPress error bodies into
+//! [`ConnectorError`] classes (the shared client's [`Classifier`]), and the `X-WP-*` headers.
+//! Pure functions over bytes and headers, so every mapping is unit-testable without a server.
+//! Transport failures, `Retry-After` and secret scrubbing belong to the shared
+//! [`HttpClient`](tributary_connector_http::HttpClient).
 
 use crate::cursor::Listed;
 use chrono::{DateTime, NaiveDateTime, Utc};
-use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
 use serde::Deserialize;
-use std::time::Duration;
-use tributary_connector::{ConnectorError, Record};
+use std::sync::Arc;
+use tributary_connector::{ConnectorError, ErrorClass, Record};
+use tributary_connector_http::{Classifier, ErrorResponse, HeaderMap};
 
 /// `{"code": "woocommerce_rest_cannot_view", "message": "...", "data": {"status": 401}}`, the
 /// shape of every WordPress REST error.
@@ -17,9 +19,6 @@ struct ErrorBody {
     #[serde(default)]
     message: String,
 }
-
-/// Longest `Retry-After` honoured; longer hints are capped. A day covers any plugin's quota.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Parses WooCommerce's `*_gmt` times: naive `2024-06-01T10:00:00` in UTC. Also accepts RFC
 /// 3339 with an offset, which some proxies and plugins rewrite them to.
@@ -44,7 +43,7 @@ pub(crate) fn format_gmt(seconds: i64) -> String {
 /// WordPress and its hosts like to serve with status 200).
 fn looks_like_html(headers: &HeaderMap, body: &[u8]) -> bool {
     let html_type = headers
-        .get(CONTENT_TYPE)
+        .get("content-type")
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.to_ascii_lowercase().contains("text/html"));
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
@@ -132,54 +131,72 @@ pub(crate) fn total_pages(headers: &HeaderMap) -> Option<u32> {
         .ok()
 }
 
-/// Classifies a non-2xx answer from its status and WordPress error body.
+/// The shared client's [`Classifier`] for WooCommerce: every non-2xx answer goes through
+/// [`http_error`]. The one answer that is not a failure, a 400 saying the page number is past
+/// the end, comes back as [`ConnectorError::CursorInvalid`]: the client never makes that class
+/// itself, so the connector can tell it apart by class alone and read it as the end of the
+/// list (see `WooConnector::list`).
+pub(crate) fn classifier() -> Classifier {
+    Arc::new(|response: &ErrorResponse<'_>| {
+        Some(
+            http_error(response).unwrap_or_else(|| {
+                response.error_with_detail(ErrorClass::CursorInvalid, PAST_THE_END)
+            }),
+        )
+    })
+}
+
+/// What the past-the-end answer is called, should it ever be shown.
+const PAST_THE_END: &str = "the page number is past the end of the list";
+
+/// Classifies a non-2xx answer by the failure table (401/403 auth, 429 rate limited with
+/// `Retry-After`, 408/5xx transient, other 4xx permanent), quoting the WordPress error body
+/// (`{code}: {message}`) or, when it is not one, a snippet of the body.
 ///
 /// A 400 whose code says the page number is past the end is not an error for a paginator: it
 /// means the listing is exhausted, and `None` is returned for it.
-pub(crate) fn http_error(
-    status: u16,
-    retry_after: Option<Duration>,
-    body: &[u8],
-    what: &str,
-) -> Option<ConnectorError> {
-    let detail: Option<ErrorBody> = serde_json::from_slice(body).ok();
+pub(crate) fn http_error(response: &ErrorResponse<'_>) -> Option<ConnectorError> {
+    let detail: Option<ErrorBody> = serde_json::from_slice(response.body).ok();
     if let Some(detail) = &detail {
-        if status == 400 && detail.code.ends_with("invalid_page_number") {
+        if response.status.as_u16() == 400 && detail.code.ends_with("invalid_page_number") {
             return None;
         }
     }
     let text = match detail {
-        Some(detail) => format!("{what}: {}: {}", detail.code, detail.message),
-        None => {
-            let body = String::from_utf8_lossy(body);
-            let body: String = body.trim().chars().take(200).collect();
-            format!("{what}: {body}")
-        }
+        Some(detail) => format!("{}: {}", detail.code, detail.message),
+        None => response.snippet(),
     };
-    Some(ConnectorError::from_http_status(status, retry_after, &text))
-}
-
-/// `Retry-After` as delay-seconds or an HTTP date relative to `now` (a past date is zero),
-/// capped at a day.
-pub(crate) fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
-    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    let delay = if let Ok(seconds) = text.parse::<u64>() {
-        Duration::from_secs(seconds)
-    } else {
-        // RFC 9110's IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") is valid RFC 2822.
-        let at = DateTime::parse_from_rfc2822(text).ok()?.with_timezone(&Utc);
-        (at - now).to_std().unwrap_or(Duration::ZERO)
-    };
-    Some(delay.min(MAX_RETRY_AFTER))
+    Some(response.error_with_detail(response.default_class(), &text))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
-    use tributary_connector::ErrorClass;
+    use std::time::Duration;
+    use tributary_connector_http::{retry_after, HeaderValue, StatusCode, MAX_RETRY_AFTER};
 
     const WHAT: &str = "GET /wp-json/wc/v3/orders";
+
+    /// [`super::http_error`] on an answer built from its parts, as the shared client would
+    /// pass it (a `Retry-After` in seconds becomes the header).
+    fn http_error(
+        status: u16,
+        retry_after: Option<Duration>,
+        body: &[u8],
+        what: &str,
+    ) -> Option<ConnectorError> {
+        let mut headers = HeaderMap::new();
+        if let Some(delay) = retry_after {
+            headers.insert("retry-after", HeaderValue::from(delay.as_secs()));
+        }
+        super::http_error(&ErrorResponse {
+            request: what,
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: &headers,
+            body,
+            now: Utc::now(),
+        })
+    }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -275,6 +292,28 @@ mod tests {
         );
         let past_end = br#"{"code":"woocommerce_rest_invalid_page_number","message":"The page number requested is larger than the number of pages available.","data":{"status":400}}"#;
         assert_eq!(http_error(400, None, past_end, WHAT), None);
+    }
+
+    #[test]
+    fn the_classifier_marks_the_past_the_end_answer_by_class() {
+        let past_end = br#"{"code":"woocommerce_rest_invalid_page_number","message":"x","data":{"status":400}}"#;
+        let invalid =
+            br#"{"code":"rest_invalid_param","message":"Invalid parameter(s): per_page"}"#;
+        let classify = |body: &[u8]| {
+            classifier()(&ErrorResponse {
+                request: WHAT,
+                status: StatusCode::BAD_REQUEST,
+                headers: &HeaderMap::new(),
+                body,
+                now: Utc::now(),
+            })
+            .unwrap()
+        };
+        assert_eq!(classify(past_end).class(), ErrorClass::CursorInvalid);
+        let error = classify(invalid);
+        assert_eq!(error.class(), ErrorClass::Permanent);
+        assert_eq!(error.http_status(), Some(400));
+        assert!(error.to_string().contains("rest_invalid_param"), "{error}");
     }
 
     #[test]

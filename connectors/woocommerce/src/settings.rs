@@ -1,11 +1,11 @@
 //! The woocommerce connector's settings: parsed from JSON once, with errors that name the field
 //! and never repeat the consumer key or secret.
 
-use reqwest::Url;
 use serde::{de::Error as _, Deserialize, Deserializer};
 use std::fmt;
 use std::time::Duration;
 use tributary_connector::ConfigError;
+use tributary_connector_http::{redact_url, Url};
 
 /// Largest page WooCommerce serves (`per_page` is 1 to 100; above it the API answers 400).
 pub const MAX_PER_PAGE: u32 = 100;
@@ -77,29 +77,16 @@ pub struct WooSettings {
 }
 
 impl fmt::Debug for WooSettings {
-    /// Redacts the credentials and any password embedded in the base URL.
+    /// Redacts the credentials and any user info or secret query value in the base URL.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WooSettings")
-            .field("base_url", &redacted(&self.base_url).as_str())
+            .field("base_url", &redact_url(&self.base_url).as_str())
             .field("consumer_key", &self.consumer_key)
             .field("consumer_secret", &self.consumer_secret)
             .field("per_page", &self.per_page)
             .field("timeout", &self.timeout)
             .finish()
     }
-}
-
-/// The URL with its user info (if any) replaced, safe for logs and `Debug`.
-fn redacted(url: &Url) -> Url {
-    let mut url = url.clone();
-    if !url.username().is_empty() {
-        // Cannot fail: a URL with a user name has a host.
-        let _ = url.set_username("REDACTED");
-    }
-    if url.password().is_some() {
-        let _ = url.set_password(Some("REDACTED"));
-    }
-    url
 }
 
 /// The JSON shape, before validation. Each field's deserializer prefixes errors with the
