@@ -42,11 +42,17 @@ const FOREIGN_CURSOR: &str = "tributary-conformance-foreign-cursor";
 /// # struct MyMock;
 /// # impl tributary_connector_testkit::MockSource for MyMock {
 /// #     fn settings(&self) -> serde_json::Value { serde_json::json!({}) }
-/// #     fn tenant(&self) -> tributary_connector::TenantId { unimplemented!() }
+/// #     fn tenant(&self) -> tributary_connector::TenantId { tributary_connector::TenantId::new("acme").unwrap() }
 /// #     fn expected_ids(&self, _: &tributary_connector::TenantId, _: &tributary_connector::StreamName) -> Vec<String> { vec![] }
 /// #     fn inject(&self, _: &tributary_connector_testkit::Fault) -> bool { false }
 /// # }
-/// # fn spec() -> tributary_connector::ConnectorSpec { unimplemented!() }
+/// # fn spec() -> tributary_connector::ConnectorSpec { tributary_connector_demo_like_spec() }
+/// # fn tributary_connector_demo_like_spec() -> tributary_connector::ConnectorSpec {
+/// #     fn build(_: &serde_json::Value) -> Result<std::sync::Arc<dyn tributary_connector::Connector>, tributary_connector::ConfigError> {
+/// #         Err(tributary_connector::ConfigError { kind: "mine".into(), message: "example".into() })
+/// #     }
+/// #     tributary_connector::ConnectorSpec { kind: "mine", description: "example", build }
+/// # }
 /// # async fn example() {
 /// let mock = MyMock; // started on a loopback port
 /// tributary_connector_testkit::Conformance::new(spec(), &mock).run().await;

@@ -35,11 +35,8 @@ impl Connector for Broken {
         if request.stream.as_str() == "orders" {
             panic!("index out of bounds: the len is 0 but the index is 3");
         }
-        tokio::time::sleep(Duration::from_secs(3600)).await;
-        Err(ConnectorError::Permanent {
-            status: None,
-            message: "unreachable".into(),
-        })
+        // Hangs forever: only the runtime's page timeout ends this pull.
+        std::future::pending().await
     }
 }
 
