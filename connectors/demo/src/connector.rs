@@ -6,10 +6,10 @@ use crate::response::{classifier, into_page, paginator, PageBody};
 use crate::settings::DemoSettings;
 use chrono::SecondsFormat;
 use std::fmt;
-use std::sync::Arc;
+use tributary_connector::typed::{TypedConnector, TypedPage, TypedPull};
 use tributary_connector::{
-    async_trait, ConfigError, Connector, ConnectorError, ConnectorKind, Cursor, Page, PullRequest,
-    StreamInfo, StreamName, TenantId, Window,
+    async_trait, ConfigError, ConnectorError, Cursor, RatePolicy, StreamInfo, StreamName, TenantId,
+    Window,
 };
 use tributary_connector_http::{HeaderMap, HttpClient, Url};
 
@@ -32,50 +32,22 @@ const MAX_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 
 /// Pulls from the demo shop. Cheap to share: the HTTP client pools connections internally.
 pub struct DemoConnector {
-    kind: ConnectorKind,
     settings: DemoSettings,
+    /// `settings.base_url`, checked.
+    base_url: Url,
     client: HttpClient,
 }
 
 impl fmt::Debug for DemoConnector {
-    /// Kind and settings only; the settings' `Debug` redacts any password in the URL.
+    /// Settings only; the settings' `Debug` redacts any password in the URL.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DemoConnector")
-            .field("kind", &self.kind)
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
 
-/// Builds a demo connector from JSON settings; the factory in [`crate::spec`].
-pub fn build(settings: &serde_json::Value) -> Result<Arc<dyn Connector>, ConfigError> {
-    let connector = DemoConnector::new(DemoSettings::from_json(settings)?)?;
-    Ok(Arc::new(connector))
-}
-
 impl DemoConnector {
-    /// A connector for these settings, with its own connection pool.
-    pub fn new(settings: DemoSettings) -> Result<Self, ConfigError> {
-        let client = HttpClient::builder(concat!(
-            "tributary-connector-demo/",
-            env!("CARGO_PKG_VERSION")
-        ))
-        .timeout(settings.timeout)
-        .connect_timeout(settings.timeout.min(MAX_CONNECT_TIMEOUT))
-        .header("accept", "application/json")
-        .classifier(classifier())
-        .build()
-        .map_err(|error| ConfigError {
-            kind: crate::KIND.to_owned(),
-            message: error.to_string(),
-        })?;
-        Ok(Self {
-            kind: ConnectorKind::new(crate::KIND).expect("`demo` is a valid connector kind"),
-            settings,
-            client,
-        })
-    }
-
     /// The settings this connector was built with.
     pub fn settings(&self) -> &DemoSettings {
         &self.settings
@@ -89,7 +61,7 @@ impl DemoConnector {
                 message: format!("tenant id {tenant:?} cannot be used as a URL path segment"),
             });
         }
-        let mut url = self.settings.base_url.clone();
+        let mut url = self.base_url.clone();
         url.path_segments_mut()
             .map_err(|()| ConnectorError::Config {
                 message: "the base URL cannot have a path".to_owned(),
@@ -107,7 +79,7 @@ impl DemoConnector {
         limit: u32,
         cursor: Option<&Cursor>,
         window: &Window,
-    ) -> Result<Page, ConnectorError> {
+    ) -> Result<TypedPage<Cursor>, ConnectorError> {
         let url = self.page_url(tenant, stream)?;
         let mut query: Vec<(String, String)> = vec![("limit".to_owned(), limit.to_string())];
         query.extend(paginator().query(cursor)?);
@@ -137,15 +109,45 @@ impl DemoConnector {
 }
 
 #[async_trait]
-impl Connector for DemoConnector {
-    fn kind(&self) -> &ConnectorKind {
-        &self.kind
+impl TypedConnector for DemoConnector {
+    const KIND: &'static str = crate::KIND;
+    const DESCRIPTION: &'static str =
+        "Orders, customers and products from the bundled demo shop (offline demo and tests).";
+    type Settings = DemoSettings;
+    /// The `http` token paginator's own cursor: versioned and loop-guarded.
+    type Cursor = Cursor;
+
+    /// Checks the base URL (every fault of it at once) and builds the client.
+    fn from_settings(settings: DemoSettings) -> Result<Self, ConfigError> {
+        let config_error = |message: String| ConfigError {
+            kind: Self::KIND.to_owned(),
+            message,
+        };
+        let base_url = settings
+            .base_url()
+            .map_err(|problems| config_error(problems.join("; ")))?;
+        let timeout = settings.timeout();
+        let client = HttpClient::builder(concat!(
+            "tributary-connector-demo/",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .timeout(timeout)
+        .connect_timeout(timeout.min(MAX_CONNECT_TIMEOUT))
+        .header("accept", "application/json")
+        .classifier(classifier())
+        .build()
+        .map_err(|error| config_error(error.to_string()))?;
+        Ok(Self {
+            settings,
+            base_url,
+            client,
+        })
     }
 
     /// The demo shop advertises 6,000 requests a minute per tenant (100/s) in its
     /// `X-RateLimit-*` headers; bursts of 20 keep the first pages of a run quick.
-    fn rate_policy(&self) -> tributary_connector::RatePolicy {
-        tributary_connector::RatePolicy {
+    fn rate_policy(&self) -> RatePolicy {
+        RatePolicy {
             requests_per_second: 100.0,
             burst: 20,
         }
@@ -168,7 +170,10 @@ impl Connector for DemoConnector {
             .map(drop)
     }
 
-    async fn pull(&self, request: PullRequest<'_>) -> Result<Page, ConnectorError> {
+    async fn pull(
+        &self,
+        request: TypedPull<'_, Cursor>,
+    ) -> Result<TypedPage<Cursor>, ConnectorError> {
         let stream = request.stream.as_str();
         if !STREAMS.iter().any(|(name, _)| *name == stream) {
             return Err(ConnectorError::Config {
@@ -181,7 +186,7 @@ impl Connector for DemoConnector {
             request.tenant,
             stream,
             self.settings.page_size,
-            request.cursor,
+            request.cursor.as_ref(),
             request.window,
         )
         .await
@@ -193,9 +198,8 @@ mod tests {
     use super::*;
 
     fn connector(base_url: &str) -> DemoConnector {
-        let settings =
-            DemoSettings::from_json(&serde_json::json!({ "base_url": base_url })).unwrap();
-        DemoConnector::new(settings).unwrap()
+        let settings = serde_json::from_value(serde_json::json!({ "base_url": base_url })).unwrap();
+        DemoConnector::from_settings(settings).unwrap()
     }
 
     #[test]

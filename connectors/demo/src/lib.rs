@@ -10,6 +10,10 @@
 //! this crate holds only what is specific to the shop. It knows nothing about queues or
 //! databases.
 //!
+//! It is written against the typed SDK ([`tributary_connector::typed::TypedConnector`]): the
+//! settings are [`DemoSettings`], checked against their JSON Schema (every bad field reported
+//! with its path), and the cursor is the token paginator's, wrapped by the typed layer.
+//!
 //! [`Cursor`]: tributary_connector::Cursor
 //! [`RateLimitHint`]: tributary_connector::RateLimitHint
 //! [`ConnectorError`]: tributary_connector::ConnectorError
@@ -18,18 +22,27 @@ mod connector;
 mod response;
 mod settings;
 
-pub use connector::{build, DemoConnector};
+pub use connector::DemoConnector;
 pub use settings::{DemoSettings, DEFAULT_PAGE_SIZE, DEFAULT_TIMEOUT, MAX_PAGE_SIZE, MAX_TIMEOUT};
+
+use std::sync::Arc;
+use tributary_connector::{ConfigError, Connector, ConnectorSpec};
 
 /// The connector kind, as used in jobs, configuration and queue names.
 pub const KIND: &str = "demo";
 
-/// The registry entry of the demo connector.
-pub fn spec() -> tributary_connector::ConnectorSpec {
-    tributary_connector::ConnectorSpec {
-        kind: KIND,
-        description:
-            "Orders, customers and products from the bundled demo shop (offline demo and tests).",
-        build,
-    }
+/// The registry entry of the demo connector (typed settings, see [`DemoSettings`]).
+pub fn spec() -> ConnectorSpec {
+    tributary_connector::typed::spec::<DemoConnector>()
+}
+
+/// The JSON Schema of the settings (for docs, UIs and `check-config`).
+pub fn settings_schema() -> serde_json::Value {
+    tributary_connector::typed::settings_schema::<DemoConnector>()
+}
+
+/// Builds a demo connector from JSON settings, as the registry does: every bad field is
+/// reported with its path.
+pub fn build(settings: &serde_json::Value) -> Result<Arc<dyn Connector>, ConfigError> {
+    (spec().build)(settings)
 }

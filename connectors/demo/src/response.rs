@@ -5,7 +5,8 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use std::sync::Arc;
-use tributary_connector::{ConnectorError, Cursor, ErrorClass, Page, RateLimitHint, Record};
+use tributary_connector::typed::TypedPage;
+use tributary_connector::{ConnectorError, Cursor, ErrorClass, RateLimitHint, Record};
 use tributary_connector_http::{with_context, Classifier, ErrorResponse, TokenPaginator};
 
 /// `{"data": [...], "has_more": bool, "next_cursor": "..." | null}`
@@ -53,14 +54,14 @@ pub(crate) fn classifier() -> Classifier {
     })
 }
 
-/// Turns a parsed 2xx page body into a [`Page`]. `request` names the request for error
+/// Turns a parsed 2xx page body into a [`TypedPage`]. `request` names the request for error
 /// messages; `requested` is the cursor the page was asked from, to catch loops.
 pub(crate) fn into_page(
     body: PageBody,
     request: &str,
     requested: Option<&Cursor>,
     rate_limit: Option<RateLimitHint>,
-) -> Result<Page, ConnectorError> {
+) -> Result<TypedPage<Cursor>, ConnectorError> {
     let malformed = |message: String| ConnectorError::Malformed {
         message: format!("{request}: {message}"),
     };
@@ -101,7 +102,7 @@ pub(crate) fn into_page(
     let next_cursor = paginator()
         .next(requested, body.next_cursor.as_deref(), Some(body.has_more))
         .map_err(|error| with_context(request, error))?;
-    Ok(Page {
+    Ok(TypedPage {
         records,
         next_cursor,
         rate_limit,
@@ -115,7 +116,7 @@ mod tests {
 
     const REQUEST: &str = "GET http://127.0.0.1:8089/v1/tenants/acme/orders";
 
-    fn page(body: &[u8], requested: Option<&Cursor>) -> Result<Page, ConnectorError> {
+    fn page(body: &[u8], requested: Option<&Cursor>) -> Result<TypedPage<Cursor>, ConnectorError> {
         let body: PageBody = parse_json_body(REQUEST, body)?;
         into_page(body, REQUEST, requested, None)
     }

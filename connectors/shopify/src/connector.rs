@@ -2,18 +2,19 @@
 //! classifies; the runtime owns the page loop, retries and timing.
 
 use crate::query::{
-    count_document, decode_cursor, page_document, search_filter, ShopifyStream, CHECK_DOCUMENT,
+    count_document, page_document, search_filter, ShopifyCursor, ShopifyStream, CHECK_DOCUMENT,
 };
 use crate::response::{parse_count, parse_page, read_response, GraphqlData};
-use crate::settings::ShopifySettings;
+use crate::settings::{ShopifyConfig, ShopifySettings};
 use chrono::Utc;
 use reqwest::header::HeaderValue;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
+use tributary_connector::typed::{TypedConnector, TypedPage, TypedPull};
 use tributary_connector::{
-    async_trait, ConfigError, Connector, ConnectorError, ConnectorKind, Page, PullRequest,
-    RatePolicy, StreamInfo, StreamName, TenantId, Window,
+    async_trait, ConfigError, Connector, ConnectorError, RatePolicy, StreamInfo, StreamName,
+    TenantId, Window,
 };
 
 /// The header carrying the Admin API access token.
@@ -21,30 +22,28 @@ pub const ACCESS_TOKEN_HEADER: &str = "X-Shopify-Access-Token";
 
 /// Pulls from one shop's Admin GraphQL API. Cheap to share: the client pools connections.
 pub struct ShopifyConnector {
-    kind: ConnectorKind,
-    settings: ShopifySettings,
+    settings: ShopifyConfig,
     client: reqwest::Client,
 }
 
 impl fmt::Debug for ShopifyConnector {
-    /// Kind and settings only; the settings' `Debug` redacts the token.
+    /// Settings only; their `Debug` redacts the token.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ShopifyConnector")
-            .field("kind", &self.kind)
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
 
-/// Builds a Shopify connector from JSON settings; the factory in [`crate::spec`].
+/// Builds a Shopify connector from JSON settings, through [`crate::spec`]: every bad field is
+/// reported with its path, and no message repeats the access token.
 pub fn build(settings: &serde_json::Value) -> Result<Arc<dyn Connector>, ConfigError> {
-    let connector = ShopifyConnector::new(ShopifySettings::from_json(settings)?)?;
-    Ok(Arc::new(connector))
+    (crate::spec().build)(settings)
 }
 
 impl ShopifyConnector {
-    /// A connector for these settings, with its own connection pool.
-    pub fn new(settings: ShopifySettings) -> Result<Self, ConfigError> {
+    /// A connector for these checked settings, with its own connection pool.
+    fn new(settings: ShopifyConfig) -> Result<Self, ConfigError> {
         let client = reqwest::Client::builder()
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
@@ -57,22 +56,19 @@ impl ShopifyConnector {
                 kind: crate::KIND.to_owned(),
                 message: format!("could not build the HTTP client: {error}"),
             })?;
-        Ok(Self {
-            kind: ConnectorKind::new(crate::KIND).expect("`shopify` is a valid connector kind"),
-            settings,
-            client,
-        })
+        Ok(Self { settings, client })
     }
 
-    /// The settings this connector was built with.
-    pub fn settings(&self) -> &ShopifySettings {
+    /// The checked settings this connector was built with.
+    pub fn settings(&self) -> &ShopifyConfig {
         &self.settings
     }
 
     /// How many records of `stream` fall in `window`, from `ordersCount` (or `productsCount`,
     /// `customersCount`). For reconciliation: compare with the rows stored for the window.
     ///
-    /// Not part of the [`Connector`] trait yet. `tenant` is accepted for symmetry with `pull`;
+    /// Not part of the [`Connector`] trait yet: build the connector with
+    /// [`TypedConnector::from_settings`] to call it. `tenant` is accepted for symmetry with `pull`;
     /// the shop is fixed by the settings.
     pub async fn count(
         &self,
@@ -108,7 +104,7 @@ impl ShopifyConnector {
         let mut token =
             HeaderValue::from_str(self.settings.access_token.expose()).map_err(|_| {
                 ConnectorError::Config {
-                    message: "field `access_token`: not a valid header value".to_owned(),
+                    message: "$.access_token: not a valid header value".to_owned(),
                 }
             })?;
         token.set_sensitive(true);
@@ -167,9 +163,15 @@ fn transport_error(what: &str, error: reqwest::Error) -> ConnectorError {
 }
 
 #[async_trait]
-impl Connector for ShopifyConnector {
-    fn kind(&self) -> &ConnectorKind {
-        &self.kind
+impl TypedConnector for ShopifyConnector {
+    const KIND: &'static str = crate::KIND;
+    const DESCRIPTION: &'static str =
+        "Orders, products and customers from a shop's Shopify Admin GraphQL API.";
+    type Settings = ShopifySettings;
+    type Cursor = ShopifyCursor;
+
+    fn from_settings(settings: ShopifySettings) -> Result<Self, ConfigError> {
+        Self::new(settings.validate()?)
     }
 
     fn streams(&self) -> Vec<StreamInfo> {
@@ -211,9 +213,16 @@ impl Connector for ShopifyConnector {
         }
     }
 
-    async fn pull(&self, request: PullRequest<'_>) -> Result<Page, ConnectorError> {
+    async fn pull(
+        &self,
+        request: TypedPull<'_, ShopifyCursor>,
+    ) -> Result<TypedPage<ShopifyCursor>, ConnectorError> {
         let stream = known_stream(request.stream)?;
-        let after = request.cursor.map(decode_cursor).transpose()?;
+        let after = request
+            .cursor
+            .as_ref()
+            .map(ShopifyCursor::end_cursor)
+            .transpose()?;
         let what = self.describe(stream.name());
         let variables = serde_json::json!({
             "first": self.settings.page_size,

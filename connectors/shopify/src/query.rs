@@ -1,11 +1,12 @@
 //! What we ask Shopify: the GraphQL documents of each stream, the search filter of a window and
-//! the opaque cursor format. Pure text, so every query is unit-testable without a server.
+//! the cursor. Pure text, so every query is unit-testable without a server.
 //!
 //! Values travel as GraphQL variables, never spliced into the document, so a cursor or a
 //! timestamp cannot change the query's shape.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use tributary_connector::{ConnectorError, Cursor, Window};
+use serde::{Deserialize, Serialize};
+use tributary_connector::{ConnectorError, Window};
 
 /// A stream of the Shopify connector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -133,25 +134,25 @@ fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-/// Prefix of our cursor format, version 1: `v1:` then Shopify's `endCursor`, verbatim.
-/// A later format gets `v2:`; a cursor we cannot read restarts the window.
-const CURSOR_V1: &str = "v1:";
-
-/// Our cursor for Shopify's `endCursor`.
-pub(crate) fn encode_cursor(end_cursor: &str) -> Cursor {
-    Cursor::new(format!("{CURSOR_V1}{end_cursor}"))
+/// Where a stream continues: Shopify's `endCursor`, verbatim. The typed connector layer stores
+/// it as versioned JSON (`t1:{"after":"<endCursor>"}`); a cursor it cannot read restarts the
+/// window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShopifyCursor {
+    /// The `endCursor` of the page before.
+    pub(crate) after: String,
 }
 
-/// Shopify's `endCursor` out of our cursor. An unknown version is [`ConnectorError::CursorInvalid`].
-pub(crate) fn decode_cursor(cursor: &Cursor) -> Result<&str, ConnectorError> {
-    match cursor.as_str().strip_prefix(CURSOR_V1) {
-        Some(end_cursor) if !end_cursor.is_empty() => Ok(end_cursor),
-        _ => Err(ConnectorError::CursorInvalid {
-            message: format!(
-                "{:?} is not a Shopify connector cursor (expected `{CURSOR_V1}<endCursor>`)",
-                cursor.as_str().chars().take(64).collect::<String>()
-            ),
-        }),
+impl ShopifyCursor {
+    /// Shopify's `endCursor` out of our cursor. An empty one is [`ConnectorError::CursorInvalid`].
+    pub(crate) fn end_cursor(&self) -> Result<&str, ConnectorError> {
+        if self.after.is_empty() {
+            return Err(ConnectorError::CursorInvalid {
+                message: "not a Shopify connector cursor: its `endCursor` is empty".to_owned(),
+            });
+        }
+        Ok(&self.after)
     }
 }
 
@@ -198,15 +199,20 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_refuse_other_formats() {
-        let cursor = encode_cursor("eyJsYXN0X2lkIjo0Mn0=");
-        assert_eq!(cursor.as_str(), "v1:eyJsYXN0X2lkIjo0Mn0=");
-        assert_eq!(decode_cursor(&cursor).unwrap(), "eyJsYXN0X2lkIjo0Mn0=");
-        for bad in ["eyJsYXN0", "v2:abc", "v1:"] {
-            let error = decode_cursor(&Cursor::new(bad)).unwrap_err();
-            assert_eq!(
-                error.class(),
-                tributary_connector::ErrorClass::CursorInvalid
-            );
+        let cursor = ShopifyCursor {
+            after: "eyJsYXN0X2lkIjo0Mn0=".to_owned(),
+        };
+        let text = serde_json::to_string(&cursor).unwrap();
+        assert_eq!(text, r#"{"after":"eyJsYXN0X2lkIjo0Mn0="}"#);
+        let read: ShopifyCursor = serde_json::from_str(&text).unwrap();
+        assert_eq!(read.end_cursor().unwrap(), "eyJsYXN0X2lkIjo0Mn0=");
+        for bad in ["eyJsYXN0", r#""v1:abc""#, r#"{"after":"a","v":2}"#] {
+            assert!(serde_json::from_str::<ShopifyCursor>(bad).is_err(), "{bad}");
         }
+        let empty: ShopifyCursor = serde_json::from_str(r#"{"after":""}"#).unwrap();
+        assert_eq!(
+            empty.end_cursor().unwrap_err().class(),
+            tributary_connector::ErrorClass::CursorInvalid
+        );
     }
 }

@@ -11,9 +11,10 @@ use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 use serde::Deserialize;
 use std::time::Duration;
-use tributary_connector::{ConnectorError, Page, RateLimitHint, Record};
+use tributary_connector::typed::TypedPage;
+use tributary_connector::{ConnectorError, RateLimitHint, Record};
 
-use crate::query::{encode_cursor, ShopifyStream};
+use crate::query::{ShopifyCursor, ShopifyStream};
 
 /// Longest wait we derive from the cost fields. Refilling a 20,000-point Plus bucket at 50/s
 /// takes 400 s; anything longer means the numbers are nonsense.
@@ -262,14 +263,14 @@ struct PageInfo {
     end_cursor: Option<String>,
 }
 
-/// Turns `data.{stream}` into a [`Page`]. `requested` is the `endCursor` the page was asked
+/// Turns `data.{stream}` into a [`TypedPage`]. `requested` is the `endCursor` the page was asked
 /// after, to catch a source that does not advance.
 pub(crate) fn parse_page(
     answer: GraphqlData,
     stream: ShopifyStream,
     requested: Option<&str>,
     what: &str,
-) -> Result<Page, ConnectorError> {
+) -> Result<TypedPage<ShopifyCursor>, ConnectorError> {
     let malformed = |message: String| ConnectorError::Malformed {
         message: format!("{what}: {message}"),
     };
@@ -330,7 +331,7 @@ pub(crate) fn parse_page(
                     ),
                 });
             }
-            Some(encode_cursor(&end))
+            Some(ShopifyCursor { after: end })
         }
         (true, _) => {
             return Err(malformed(
@@ -338,7 +339,7 @@ pub(crate) fn parse_page(
             ))
         }
     };
-    Ok(Page {
+    Ok(TypedPage {
         records,
         next_cursor,
         rate_limit: answer.rate_limit,
@@ -518,7 +519,7 @@ mod tests {
             page.records[0].updated_at.unwrap().to_rfc3339(),
             "2024-06-01T10:00:00+00:00"
         );
-        assert_eq!(page.next_cursor.unwrap().as_str(), "v1:abc");
+        assert_eq!(page.next_cursor.unwrap().end_cursor().unwrap(), "abc");
         let error =
             parse_page(ok(body).unwrap(), ShopifyStream::Orders, Some("abc"), WHAT).unwrap_err();
         assert_eq!(error.class(), ErrorClass::Permanent);

@@ -1,12 +1,16 @@
-//! The Shopify connector's settings: parsed from JSON once, with errors that name the field.
+//! The Shopify connector's settings: [`ShopifySettings`] is the JSON shape, checked against its
+//! derived JSON Schema by the typed connector layer (every bad field reported with its path);
+//! [`ShopifySettings::validate`] adds the rules a schema cannot say (the shop's host, the test
+//! base URL, the API version's shape, `shop` xor `base_url`), also reporting every problem.
 //!
 //! The access token lives in [`AccessToken`], whose `Debug` is redacted and which has no
 //! `Display`: it can reach the `X-Shopify-Access-Token` header and nothing else.
 
 use reqwest::Url;
-use serde::{de::Error as _, Deserialize, Deserializer};
+use serde::Deserialize;
 use std::fmt;
 use std::time::Duration;
+use tributary_connector::schemars::JsonSchema;
 use tributary_connector::ConfigError;
 
 /// Largest `first:` Shopify accepts on a connection.
@@ -31,17 +35,15 @@ const MYSHOPIFY_SUFFIX: &str = ".myshopify.com";
 pub struct AccessToken(String);
 
 impl AccessToken {
-    /// Wraps a token. Refuses an empty token or one that cannot be an HTTP header value.
-    pub fn new(token: impl Into<String>) -> Result<Self, ConfigError> {
+    /// Wraps a token. Refuses a blank token or one that cannot be an HTTP header value; the
+    /// reason never repeats the token.
+    pub fn new(token: impl Into<String>) -> Result<Self, &'static str> {
         let token = token.into();
         if token.trim().is_empty() {
-            return Err(config_error("field `access_token`: must not be empty"));
+            return Err("must not be empty");
         }
         if !token.bytes().all(|byte| byte.is_ascii_graphic()) {
-            // Say why without echoing the value.
-            return Err(config_error(
-                "field `access_token`: may contain only visible ASCII characters",
-            ));
+            return Err("may contain only visible ASCII characters");
         }
         Ok(Self(token))
     }
@@ -58,59 +60,36 @@ impl fmt::Debug for AccessToken {
     }
 }
 
-/// Validated settings of one Shopify source.
-///
-/// As JSON: `{"shop": "acme.myshopify.com", "access_token": "shpat_…", "api_version":
-/// "2025-01", "page_size": 100, "timeout_ms": 30000}`. Exactly one of `shop` and `base_url`
-/// (for tests against the mock) is required, as is `access_token`; unknown fields are refused.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ShopifySettings {
-    /// Where the Admin API lives: `https://{shop}` or the test `base_url`. Requests go to
-    /// `{base_url}/admin/api/{api_version}/graphql.json`.
-    pub base_url: Url,
-    /// The Admin API access token, sent as `X-Shopify-Access-Token`.
-    pub access_token: AccessToken,
-    /// The Admin API version, `YYYY-MM` (or `unstable`).
-    pub api_version: String,
-    /// Records per page (`first:`), 1 to 250.
-    pub page_size: u32,
-    /// Total time allowed for one request, connect and body included.
-    pub timeout: Duration,
-}
-
-impl fmt::Debug for ShopifySettings {
-    /// Everything but the token.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ShopifySettings")
-            .field("base_url", &self.base_url.as_str())
-            .field("access_token", &self.access_token)
-            .field("api_version", &self.api_version)
-            .field("page_size", &self.page_size)
-            .field("timeout", &self.timeout)
-            .finish()
-    }
-}
-
-/// The JSON shape, before validation. Each field's deserializer prefixes errors with the
-/// field's name, because serde's own type errors do not say which field they are about.
-#[derive(Deserialize)]
+/// Settings of one Shopify source, as JSON: `{"shop": "acme.myshopify.com", "access_token":
+/// "shpat_…", "api_version": "2025-01", "page_size": 100, "timeout_ms": 30000}`. Exactly one
+/// of `shop` and `base_url` (for tests against the mock) is required, as is `access_token`;
+/// unknown fields are refused.
+#[derive(Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[schemars(crate = "tributary_connector::schemars")]
 #[serde(deny_unknown_fields)]
-struct RawSettings {
-    #[serde(default, deserialize_with = "shop_field")]
-    shop: Option<String>,
-    #[serde(default, deserialize_with = "base_url_field")]
-    base_url: Option<String>,
-    #[serde(default, deserialize_with = "access_token_field")]
-    access_token: Option<String>,
-    #[serde(
-        default = "default_api_version",
-        deserialize_with = "api_version_field"
-    )]
-    api_version: String,
-    #[serde(default = "default_page_size", deserialize_with = "page_size_field")]
-    page_size: u32,
-    #[serde(default = "default_timeout_ms", deserialize_with = "timeout_ms_field")]
-    timeout_ms: u64,
+pub struct ShopifySettings {
+    /// The shop's host, such as `acme.myshopify.com` (a bare `*.myshopify.com` host: no
+    /// scheme, port or path). Requests go to `https://{shop}/admin/api/{api_version}/graphql.json`.
+    #[serde(default)]
+    pub shop: Option<String>,
+    /// Instead of `shop`, for tests against the mock: an http(s) URL without query, fragment
+    /// or credentials; requests go to `{base_url}/admin/api/{api_version}/graphql.json`.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// The Admin API access token (`shpat_…`), sent as `X-Shopify-Access-Token`; never logged.
+    #[schemars(length(min = 1))]
+    pub access_token: String,
+    /// The Admin API version, `YYYY-MM` (or `unstable`).
+    #[serde(default = "default_api_version")]
+    pub api_version: String,
+    /// Records per page (`first:`).
+    #[serde(default = "default_page_size")]
+    #[schemars(range(min = 1, max = 250))]
+    pub page_size: u32,
+    /// Total time allowed for one request, connect and body included, in milliseconds.
+    #[serde(default = "default_timeout_ms")]
+    #[schemars(range(min = 1, max = 300_000))]
+    pub timeout_ms: u64,
 }
 
 fn default_api_version() -> String {
@@ -125,106 +104,98 @@ fn default_timeout_ms() -> u64 {
     DEFAULT_TIMEOUT.as_millis() as u64
 }
 
-fn named<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    deserializer: D,
-    field: &str,
-) -> Result<T, D::Error> {
-    T::deserialize(deserializer)
-        .map_err(|error| D::Error::custom(format_args!("field `{field}`: {error}")))
+impl fmt::Debug for ShopifySettings {
+    /// Everything but the token.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShopifySettings")
+            .field("shop", &self.shop)
+            .field("base_url", &self.base_url.as_ref().map(|_| "[set]"))
+            .field("access_token", &format_args!("REDACTED"))
+            .field("api_version", &self.api_version)
+            .field("page_size", &self.page_size)
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
+    }
 }
 
-fn shop_field<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
-    named(deserializer, "shop")
+/// Checked settings of one Shopify source, as the connector uses them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ShopifyConfig {
+    /// Where the Admin API lives: `https://{shop}` or the test `base_url`. Requests go to
+    /// `{base_url}/admin/api/{api_version}/graphql.json`.
+    pub base_url: Url,
+    /// The Admin API access token, sent as `X-Shopify-Access-Token`.
+    pub access_token: AccessToken,
+    /// The Admin API version, `YYYY-MM` (or `unstable`).
+    pub api_version: String,
+    /// Records per page (`first:`), 1 to 250.
+    pub page_size: u32,
+    /// Total time allowed for one request, connect and body included.
+    pub timeout: Duration,
 }
 
-fn base_url_field<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
-    named(deserializer, "base_url")
-}
-
-/// Type errors only: serde's message for a wrong type never contains the value of a string.
-fn access_token_field<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<String>, D::Error> {
-    named(deserializer, "access_token")
-}
-
-fn api_version_field<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    named(deserializer, "api_version")
-}
-
-fn page_size_field<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
-    named(deserializer, "page_size")
-}
-
-fn timeout_ms_field<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
-    named(deserializer, "timeout_ms")
-}
-
-fn config_error(message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        kind: crate::KIND.to_owned(),
-        message: message.into(),
+impl fmt::Debug for ShopifyConfig {
+    /// Everything but the token.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShopifyConfig")
+            .field("base_url", &self.base_url.as_str())
+            .field("access_token", &self.access_token)
+            .field("api_version", &self.api_version)
+            .field("page_size", &self.page_size)
+            .field("timeout", &self.timeout)
+            .finish()
     }
 }
 
 impl ShopifySettings {
-    /// Parses and validates settings from JSON. Every error names the field at fault and none
-    /// repeats the access token.
-    pub fn from_json(settings: &serde_json::Value) -> Result<Self, ConfigError> {
-        if !settings.is_object() {
-            return Err(config_error(
-                "settings must be a JSON object such as {\"shop\": \"acme.myshopify.com\", \"access_token\": \"shpat_…\"}",
+    /// The rules the schema cannot say, on settings that passed the schema. Reports every
+    /// problem as `$.field: why`; none repeats the access token.
+    pub(crate) fn validate(self) -> Result<ShopifyConfig, ConfigError> {
+        let mut problems = Vec::new();
+        let base_url = match (&self.shop, &self.base_url) {
+            (Some(shop), None) => shop_url(shop).map_err(|why| problems.push(why)).ok(),
+            (None, Some(base_url)) => test_base_url(base_url)
+                .map_err(|why| problems.push(why))
+                .ok(),
+            (Some(_), Some(_)) => {
+                problems.push(
+                    "$.shop, $.base_url: give one, not both (`base_url` is for tests)".to_owned(),
+                );
+                None
+            }
+            (None, None) => {
+                problems.push(
+                    "$.shop: missing (the shop's host, such as \"acme.myshopify.com\")".to_owned(),
+                );
+                None
+            }
+        };
+        let access_token = AccessToken::new(self.access_token)
+            .map_err(|why| problems.push(format!("$.access_token: {why}")))
+            .ok();
+        if !is_api_version(&self.api_version) {
+            problems.push(format!(
+                "$.api_version: must look like \"{DEFAULT_API_VERSION}\" (YYYY-MM) or be \"unstable\", got {:?}",
+                self.api_version.chars().take(32).collect::<String>()
             ));
         }
-        let raw =
-            RawSettings::deserialize(settings).map_err(|error| config_error(error.to_string()))?;
-
-        let base_url =
-            match (raw.shop, raw.base_url) {
-                (Some(shop), None) => shop_url(&shop)?,
-                (None, Some(base_url)) => test_base_url(&base_url)?,
-                (Some(_), Some(_)) => return Err(config_error(
-                    "fields `shop` and `base_url`: give one, not both (`base_url` is for tests)",
-                )),
-                (None, None) => {
-                    return Err(config_error(
-                        "field `shop`: missing (the shop's host, such as \"acme.myshopify.com\")",
-                    ))
-                }
-            };
-        let access_token = match raw.access_token {
-            Some(token) => AccessToken::new(token)?,
-            None => return Err(config_error("field `access_token`: missing")),
-        };
-        if !is_api_version(&raw.api_version) {
-            return Err(config_error(format!(
-                "field `api_version`: must look like \"{DEFAULT_API_VERSION}\" (YYYY-MM) or be \"unstable\", got {:?}",
-                raw.api_version
-            )));
+        match (base_url, access_token, problems.is_empty()) {
+            (Some(base_url), Some(access_token), true) => Ok(ShopifyConfig {
+                base_url,
+                access_token,
+                api_version: self.api_version,
+                page_size: self.page_size,
+                timeout: Duration::from_millis(self.timeout_ms),
+            }),
+            _ => Err(ConfigError {
+                kind: crate::KIND.to_owned(),
+                message: problems.join("; "),
+            }),
         }
-        if !(1..=MAX_PAGE_SIZE).contains(&raw.page_size) {
-            return Err(config_error(format!(
-                "field `page_size`: must be from 1 to {MAX_PAGE_SIZE}, got {}",
-                raw.page_size
-            )));
-        }
-        let timeout = Duration::from_millis(raw.timeout_ms);
-        if timeout.is_zero() || timeout > MAX_TIMEOUT {
-            return Err(config_error(format!(
-                "field `timeout_ms`: must be from 1 to {}, got {}",
-                MAX_TIMEOUT.as_millis(),
-                raw.timeout_ms
-            )));
-        }
-        Ok(Self {
-            base_url,
-            access_token,
-            api_version: raw.api_version,
-            page_size: raw.page_size,
-            timeout,
-        })
     }
+}
 
+impl ShopifyConfig {
     /// `{base_url}/admin/api/{api_version}/graphql.json`, keeping any path prefix of the base.
     pub fn graphql_url(&self) -> Url {
         let mut url = self.base_url.clone();
@@ -240,11 +211,12 @@ impl ShopifySettings {
 
 /// `acme.myshopify.com` into `https://acme.myshopify.com/`. Only a bare `*.myshopify.com` host
 /// is accepted: no scheme, port or path, lowercase letters, digits and hyphens.
-fn shop_url(shop: &str) -> Result<Url, ConfigError> {
+fn shop_url(shop: &str) -> Result<Url, String> {
     let refuse = |why: &str| {
-        config_error(format!(
-            "field `shop`: {why}; expected the shop's host, such as \"acme.myshopify.com\", got {shop:?}"
-        ))
+        format!(
+            "$.shop: {why}; expected the shop's host, such as \"acme.myshopify.com\", got {:?}",
+            shop.chars().take(80).collect::<String>()
+        )
     };
     if shop.contains(['/', ':', '?', '#', '@']) {
         return Err(refuse("must be a bare host (no scheme, port or path)"));
@@ -268,24 +240,20 @@ fn shop_url(shop: &str) -> Result<Url, ConfigError> {
 }
 
 /// The test-only `base_url`: an http(s) URL without query or fragment.
-fn test_base_url(base_url: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(base_url)
-        .map_err(|error| config_error(format!("field `base_url`: not a valid URL ({error})")))?;
+fn test_base_url(base_url: &str) -> Result<Url, String> {
+    let url =
+        Url::parse(base_url).map_err(|error| format!("$.base_url: not a valid URL ({error})"))?;
     if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-        return Err(config_error(format!(
-            "field `base_url`: must be an http or https URL, not `{}:`",
+        return Err(format!(
+            "$.base_url: must be an http or https URL, not `{}:`",
             url.scheme()
-        )));
+        ));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(config_error(
-            "field `base_url`: must not have a query or a fragment",
-        ));
+        return Err("$.base_url: must not have a query or a fragment".to_owned());
     }
     if url.password().is_some() || !url.username().is_empty() {
-        return Err(config_error(
-            "field `base_url`: must not carry credentials; use `access_token`",
-        ));
+        return Err("$.base_url: must not carry credentials; use `access_token`".to_owned());
     }
     Ok(url)
 }
@@ -310,19 +278,29 @@ mod tests {
 
     const TOKEN: &str = "shpat_0123456789abcdef_secret";
 
+    /// Settings through the schema, serde and [`ShopifySettings::validate`], as the typed
+    /// layer runs them.
+    fn parse(settings: serde_json::Value) -> ShopifyConfig {
+        let schema = tributary_connector::typed::settings_schema::<crate::ShopifyConnector>();
+        let problems = tributary_connector::schema_problems(&schema, &settings);
+        assert!(problems.is_empty(), "{problems:?}");
+        serde_json::from_value::<ShopifySettings>(settings)
+            .unwrap()
+            .validate()
+            .unwrap()
+    }
+
     fn error(settings: serde_json::Value) -> String {
-        let error = ShopifySettings::from_json(&settings).unwrap_err();
+        let error = crate::build(&settings).unwrap_err();
         assert_eq!(error.kind, "shopify");
         assert!(!error.message.contains(TOKEN), "{}", error.message);
+        assert!(!error.message.contains("secret"), "{}", error.message);
         error.message
     }
 
     #[test]
     fn defaults_fill_everything_but_shop_and_token() {
-        let settings = ShopifySettings::from_json(
-            &json!({"shop": "acme.myshopify.com", "access_token": TOKEN}),
-        )
-        .unwrap();
+        let settings = parse(json!({"shop": "acme.myshopify.com", "access_token": TOKEN}));
         assert_eq!(settings.base_url.as_str(), "https://acme.myshopify.com/");
         assert_eq!(settings.api_version, "2025-01");
         assert_eq!(settings.page_size, 100);
@@ -331,11 +309,10 @@ mod tests {
             settings.graphql_url().as_str(),
             "https://acme.myshopify.com/admin/api/2025-01/graphql.json"
         );
-        let settings = ShopifySettings::from_json(&json!({
+        let settings = parse(json!({
             "base_url": "http://127.0.0.1:9/prefix/", "access_token": TOKEN,
             "api_version": "2024-10", "page_size": 250, "timeout_ms": 1500,
-        }))
-        .unwrap();
+        }));
         assert_eq!(
             settings.graphql_url().as_str(),
             "http://127.0.0.1:9/prefix/admin/api/2024-10/graphql.json"
@@ -348,27 +325,31 @@ mod tests {
     fn errors_name_the_field() {
         let shop = "acme.myshopify.com";
         let cases = [
-            (json!({"access_token": TOKEN}), "field `shop`: missing"),
-            (json!({"shop": shop}), "field `access_token`: missing"),
+            (json!({"access_token": TOKEN}), "$.shop: missing"),
+            (json!({"shop": shop}), "$.access_token: missing (required)"),
             (
                 json!({"shop": shop, "access_token": ""}),
-                "field `access_token`: must not be empty",
+                "$.access_token: must be at least 1 characters",
+            ),
+            (
+                json!({"shop": shop, "access_token": "  "}),
+                "$.access_token: must not be empty",
             ),
             (
                 json!({"shop": shop, "access_token": 7}),
-                "field `access_token`: invalid type",
+                "$.access_token: expected string, found integer 7",
             ),
             (
                 json!({"shop": "https://acme.myshopify.com", "access_token": TOKEN}),
-                "field `shop`: must be a bare host",
+                "$.shop: must be a bare host",
             ),
             (
                 json!({"shop": "acme.example.com", "access_token": TOKEN}),
-                "field `shop`",
+                "$.shop",
             ),
             (
                 json!({"shop": "Ac me.myshopify.com", "access_token": TOKEN}),
-                "field `shop`: the shop name",
+                "$.shop: the shop name",
             ),
             (
                 json!({"shop": shop, "base_url": "http://x", "access_token": TOKEN}),
@@ -376,49 +357,81 @@ mod tests {
             ),
             (
                 json!({"base_url": "not a url", "access_token": TOKEN}),
-                "field `base_url`: not a valid URL",
+                "$.base_url: not a valid URL",
             ),
             (
                 json!({"base_url": "http://u:p@x", "access_token": TOKEN}),
-                "field `base_url`: must not carry credentials",
+                "$.base_url: must not carry credentials",
             ),
             (
                 json!({"shop": shop, "access_token": TOKEN, "api_version": "2025-13"}),
-                "field `api_version`",
+                "$.api_version",
             ),
             (
                 json!({"shop": shop, "access_token": TOKEN, "page_size": 0}),
-                "field `page_size`: must be from 1 to 250, got 0",
+                "$.page_size: 0 is below the minimum 1",
             ),
             (
                 json!({"shop": shop, "access_token": TOKEN, "page_size": 251}),
-                "field `page_size`: must be from 1 to 250, got 251",
+                "$.page_size: 251 is above the maximum 250",
             ),
             (
                 json!({"shop": shop, "access_token": TOKEN, "timeout_ms": 0}),
-                "field `timeout_ms`: must be from 1",
+                "$.timeout_ms: 0 is below the minimum 1",
             ),
             (
                 json!({"shop": shop, "access_token": TOKEN, "pagesize": 3}),
-                "unknown field `pagesize`",
+                "$.pagesize: unknown field",
             ),
         ];
         for (settings, expected) in cases {
             let message = error(settings.clone());
             assert!(message.contains(expected), "{settings}: {message}");
         }
-        assert!(error(json!("acme.myshopify.com")).contains("JSON object"));
+        assert!(error(json!("acme.myshopify.com")).contains("$: expected object"));
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_with_its_path() {
+        // Schema problems: all at once, each with its path.
+        let message = error(json!({
+            "shop": "acme.myshopify.com",
+            "page_size": 0,
+            "timeout_ms": "fast",
+            "colour": "blue",
+        }));
+        for expected in [
+            "$.access_token: missing (required)",
+            "$.page_size: 0 is below the minimum 1",
+            "$.timeout_ms: expected integer",
+            "$.colour: unknown field",
+        ] {
+            assert!(message.contains(expected), "{message}");
+        }
+        // Format problems the schema cannot say: all at once too, and never the token.
+        let message = error(json!({
+            "shop": "acme.example.com",
+            "access_token": "shpat_a secret",
+            "api_version": "2025-13",
+        }));
+        for expected in [
+            "$.shop: must end in `.myshopify.com`",
+            "$.access_token: may contain only visible ASCII",
+            "$.api_version: must look like",
+        ] {
+            assert!(message.contains(expected), "{message}");
+        }
     }
 
     #[test]
     fn the_token_never_appears_in_debug_or_errors() {
-        let settings = ShopifySettings::from_json(
-            &json!({"shop": "acme.myshopify.com", "access_token": TOKEN}),
-        )
-        .unwrap();
-        let debug = format!("{settings:?}");
-        assert!(!debug.contains(TOKEN), "{debug}");
-        assert!(debug.contains("REDACTED"), "{debug}");
+        let json = json!({"shop": "acme.myshopify.com", "access_token": TOKEN});
+        let settings = parse(json.clone());
+        let raw: ShopifySettings = serde_json::from_value(json).unwrap();
+        for debug in [format!("{settings:?}"), format!("{raw:?}")] {
+            assert!(!debug.contains(TOKEN), "{debug}");
+            assert!(debug.contains("REDACTED"), "{debug}");
+        }
         // A token with a space is refused without being echoed.
         let message = error(json!({"shop": "acme.myshopify.com", "access_token": "shpat_a b"}));
         assert!(!message.contains("shpat_a b"), "{message}");

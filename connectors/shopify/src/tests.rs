@@ -2,18 +2,26 @@
 //! throttling, counts, and the classification of every failure the mock can inject.
 
 use crate::mock::{spawn, MockConfig, MockFault, MockShopify};
-use crate::{ShopifyConnector, ShopifySettings, ShopifyStream};
+use crate::{ShopifyConnector, ShopifyStream};
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 use std::time::Duration;
+use tributary_connector::typed::TypedConnector;
 use tributary_connector::{
     Connector, ConnectorError, Cursor, ErrorClass, Page, PullRequest, Record, Registry, StreamName,
     TenantId, Window,
 };
 
-/// A mock shop and a connector pointed at it.
+/// A mock shop and a connector pointed at it: as the worker holds it, and typed (for `count`).
 struct TestSource {
     shop: MockShopify,
-    connector: ShopifyConnector,
+    connector: Arc<dyn Connector>,
+    typed: ShopifyConnector,
+}
+
+/// The typed connector for JSON settings, as the registry builds it.
+fn typed(settings: &serde_json::Value) -> ShopifyConnector {
+    ShopifyConnector::from_settings(serde_json::from_value(settings.clone()).unwrap()).unwrap()
 }
 
 impl TestSource {
@@ -25,9 +33,13 @@ impl TestSource {
         let shop = spawn(config).await.unwrap();
         let mut settings = shop.settings(page_size);
         settings["timeout_ms"] = timeout_ms.into();
-        let connector =
-            ShopifyConnector::new(ShopifySettings::from_json(&settings).unwrap()).unwrap();
-        Self { shop, connector }
+        let connector = crate::build(&settings).unwrap();
+        let typed = typed(&settings);
+        Self {
+            shop,
+            connector,
+            typed,
+        }
     }
 
     async fn pull_page(
@@ -134,16 +146,16 @@ async fn resumes_from_an_intermediate_cursor() {
         .await
         .unwrap();
     let cursor = second.next_cursor.clone().unwrap();
-    assert!(cursor.as_str().starts_with("v1:"), "{cursor:?}");
+    assert!(cursor.as_str().starts_with("t1:"), "{cursor:?}");
 
     // A fresh connector (another worker) against a restarted shop continues from the cursor.
     let restarted = spawn(MockConfig::default()).await.unwrap();
-    let connector =
-        ShopifyConnector::new(ShopifySettings::from_json(&restarted.settings(40)).unwrap())
-            .unwrap();
+    let connector = crate::build(&restarted.settings(40)).unwrap();
+    let typed = typed(&restarted.settings(40));
     let resumed = TestSource {
         shop: restarted,
         connector,
+        typed,
     };
     let (rest, _) = resumed.pull_to_end("orders", Some(cursor), window).await;
     let mut all = ids(&first.records);
@@ -344,17 +356,13 @@ async fn counts_match_the_shop() {
     for stream in ShopifyStream::ALL {
         for window in [Window::default(), window] {
             let name = StreamName::new(stream.name()).unwrap();
-            let count = source
-                .connector
-                .count(&tenant, &name, &window)
-                .await
-                .unwrap();
+            let count = source.typed.count(&tenant, &name, &window).await.unwrap();
             assert_eq!(count, source.shop.count(stream, &window), "{stream:?}");
         }
     }
     assert_eq!(
         source
-            .connector
+            .typed
             .count(
                 &tenant,
                 &StreamName::new("orders").unwrap(),
@@ -378,11 +386,17 @@ async fn unknown_streams_and_foreign_cursors_are_refused_without_a_request() {
         .await
         .unwrap_err();
     assert_eq!(error.class(), ErrorClass::Config);
-    let error = source
-        .pull_page("orders", Some(&Cursor::new("c1_demo")), Window::default())
-        .await
-        .unwrap_err();
-    assert_eq!(error.class(), ErrorClass::CursorInvalid);
+    for foreign in ["c1_demo", "v1:abc", "t1:garbage", r#"t1:{"after":""}"#] {
+        let error = source
+            .pull_page("orders", Some(&Cursor::new(foreign)), Window::default())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.class(),
+            ErrorClass::CursorInvalid,
+            "{foreign}: {error}"
+        );
+    }
     assert_eq!(source.shop.stats().requests, 0);
 }
 
@@ -407,7 +421,9 @@ fn the_spec_builds_through_a_registry() {
         )
         .unwrap_err();
     assert!(
-        error.to_string().contains("field `access_token`"),
+        error
+            .to_string()
+            .contains("$.access_token: missing (required)"),
         "{error}"
     );
 }

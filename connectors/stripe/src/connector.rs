@@ -4,14 +4,14 @@
 
 use crate::cursor::{is_object_id, CreatedRange, ListCursor};
 use crate::response::{classifier, label, not_json, parse_list, RequestLabel};
-use crate::settings::StripeSettings;
+use crate::settings::{StripeConfig, StripeSettings};
 use crate::StripeStream;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
+use tributary_connector::typed::{TypedConnector, TypedPage, TypedPull};
 use tributary_connector::{
-    async_trait, ConfigError, Connector, ConnectorError, ConnectorKind, Page, PullRequest,
-    StreamInfo, StreamName, TenantId,
+    async_trait, ConfigError, Connector, ConnectorError, StreamInfo, StreamName, TenantId,
 };
 use tributary_connector_http::{describe_request, HeaderMap, HeaderValue, HttpClient, Method, Url};
 
@@ -27,8 +27,7 @@ const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Pulls charges, customers and invoices from one Stripe account. Cheap to share: the HTTP
 /// client pools connections internally.
 pub struct StripeConnector {
-    kind: ConnectorKind,
-    settings: StripeSettings,
+    settings: StripeConfig,
     /// Classifies every failure with Stripe's rules and scrubs the key from messages.
     client: HttpClient,
     /// `Bearer <key>`, marked sensitive so no `Debug` of a request shows it.
@@ -36,19 +35,18 @@ pub struct StripeConnector {
 }
 
 impl fmt::Debug for StripeConnector {
-    /// Kind and settings only; the settings' `Debug` redacts the API key.
+    /// Settings only; their `Debug` redacts the API key.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StripeConnector")
-            .field("kind", &self.kind)
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
 
-/// Builds a stripe connector from JSON settings; the factory in [`crate::spec`].
+/// Builds a stripe connector from JSON settings, through [`crate::spec`]: every bad field is
+/// reported with its path, and no message repeats the API key.
 pub fn build(settings: &serde_json::Value) -> Result<Arc<dyn Connector>, ConfigError> {
-    let connector = StripeConnector::new(StripeSettings::from_json(settings)?)?;
-    Ok(Arc::new(connector))
+    (crate::spec().build)(settings)
 }
 
 fn config_error(message: impl Into<String>) -> ConfigError {
@@ -59,8 +57,8 @@ fn config_error(message: impl Into<String>) -> ConfigError {
 }
 
 impl StripeConnector {
-    /// A connector for these settings, with its own connection pool.
-    pub fn new(settings: StripeSettings) -> Result<Self, ConfigError> {
+    /// A connector for these checked settings, with its own connection pool.
+    fn new(settings: StripeConfig) -> Result<Self, ConfigError> {
         let key = settings.api_key.expose_secret();
         let mut client = HttpClient::builder(concat!(
             "tributary-connector-stripe/",
@@ -80,18 +78,17 @@ impl StripeConnector {
         // `ApiKey` admits printable ASCII only, which is always a valid header value.
         let mut authorization =
             HeaderValue::from_str(&format!("Bearer {}", settings.api_key.expose_secret()))
-                .map_err(|_| config_error("field `api_key`: not usable in an HTTP header"))?;
+                .map_err(|_| config_error("$.api_key: not usable in an HTTP header"))?;
         authorization.set_sensitive(true);
         Ok(Self {
-            kind: ConnectorKind::new(crate::KIND).expect("`stripe` is a valid connector kind"),
             settings,
             client,
             authorization,
         })
     }
 
-    /// The settings this connector was built with.
-    pub fn settings(&self) -> &StripeSettings {
+    /// The checked settings this connector was built with.
+    pub fn settings(&self) -> &StripeConfig {
         &self.settings
     }
 
@@ -132,7 +129,7 @@ impl StripeConnector {
         limit: u32,
         after: Option<&ListCursor>,
         range: CreatedRange,
-    ) -> Result<Page, ConnectorError> {
+    ) -> Result<TypedPage<ListCursor>, ConnectorError> {
         let url = self.list_url(stream)?;
         let mut query: Vec<(&str, String)> = vec![("limit", limit.to_string())];
         if let Some(after) = after {
@@ -166,9 +163,14 @@ impl StripeConnector {
 }
 
 #[async_trait]
-impl Connector for StripeConnector {
-    fn kind(&self) -> &ConnectorKind {
-        &self.kind
+impl TypedConnector for StripeConnector {
+    const KIND: &'static str = crate::KIND;
+    const DESCRIPTION: &'static str = "Charges, customers and invoices from the Stripe list API.";
+    type Settings = StripeSettings;
+    type Cursor = ListCursor;
+
+    fn from_settings(settings: StripeSettings) -> Result<Self, ConfigError> {
+        Self::new(settings.validate()?)
     }
 
     fn streams(&self) -> Vec<StreamInfo> {
@@ -191,7 +193,10 @@ impl Connector for StripeConnector {
         Ok(())
     }
 
-    async fn pull(&self, request: PullRequest<'_>) -> Result<Page, ConnectorError> {
+    async fn pull(
+        &self,
+        request: TypedPull<'_, ListCursor>,
+    ) -> Result<TypedPage<ListCursor>, ConnectorError> {
         let stream: StripeStream =
             request
                 .stream
@@ -201,32 +206,21 @@ impl Connector for StripeConnector {
                     message: error.to_string(),
                 })?;
         let range = CreatedRange::from_window(request.window);
-        let after = match request.cursor {
-            None => None,
-            Some(cursor) => {
-                let after =
-                    ListCursor::decode(cursor).map_err(|why| ConnectorError::CursorInvalid {
-                        message: format!(
-                            "{why}: {:?}",
-                            cursor.as_str().chars().take(300).collect::<String>()
-                        ),
-                    })?;
-                if after.stream != stream || after.range != range {
-                    return Err(ConnectorError::CursorInvalid {
-                        message: format!(
-                            "the cursor was made for {} created {}, not for {stream} created {range}",
-                            after.stream, after.range
-                        ),
-                    });
-                }
-                Some(after)
+        if let Some(after) = &request.cursor {
+            if after.stream != stream || after.range != range {
+                return Err(ConnectorError::CursorInvalid {
+                    message: format!(
+                        "the cursor was made for {} created {}, not for {stream} created {range}",
+                        after.stream, after.range
+                    ),
+                });
             }
-        };
+        }
         self.fetch_list(
             request.tenant,
             stream,
             self.settings.page_size,
-            after.as_ref(),
+            request.cursor.as_ref(),
             range,
         )
         .await
@@ -239,7 +233,7 @@ mod tests {
     use tributary_connector::ErrorClass;
 
     fn connector(settings: serde_json::Value) -> StripeConnector {
-        StripeConnector::new(StripeSettings::from_json(&settings).unwrap()).unwrap()
+        StripeConnector::from_settings(serde_json::from_value(settings).unwrap()).unwrap()
     }
 
     #[test]

@@ -1,22 +1,20 @@
 //! Windows and cursors in Stripe's terms: a [`Window`] becomes a `created` range, and the
-//! connector's opaque [`Cursor`] records which list, which range and the last id served.
+//! connector's typed [`ListCursor`] records which list, which range and the last id served.
 //!
-//! Cursor format, version 1: `v1/<stream>/<last id>/<gte>..<lt>`, for example
-//! `v1/charges/ch_3MmlLrLkdIwHu7ix0snN0B15/1717000000..1717200000`; an open end is empty
-//! (`v1/customers/cus_NffrFeUfNV2Hib/..`). The stream and range are there so a cursor is
-//! never applied to another list or window (that would silently skip records): such a cursor is
-//! refused as [`ConnectorError::CursorInvalid`], and the runtime restarts the window. A future
-//! format gets a new version prefix; an unknown prefix is refused the same way.
+//! The typed connector layer stores the cursor as versioned JSON (`t1:{"stream":"charges",
+//! "after":"ch_3Mml…","gte":1717000000,"lt":null}`). The stream and range are there so a
+//! cursor is never applied to another list or window (that would silently skip records): such
+//! a cursor, or one that does not parse, is refused as [`ConnectorError::CursorInvalid`], and
+//! the runtime restarts the window.
 //!
 //! [`ConnectorError::CursorInvalid`]: tributary_connector::ConnectorError::CursorInvalid
 
 use crate::StripeStream;
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use std::fmt;
-use tributary_connector::{Cursor, Window};
+use tributary_connector::Window;
 
-/// The version prefix of the cursors this build writes and reads.
-const VERSION: &str = "v1";
 /// Longest object id accepted in a cursor. Stripe ids are under 64 bytes; 255 is generous and
 /// keeps a garbage cursor from becoming a huge query string.
 const MAX_ID_LEN: usize = 255;
@@ -79,11 +77,56 @@ fn ceil_unix_seconds(at: DateTime<Utc>) -> i64 {
 }
 
 /// Where a list left off: continue with `starting_after=<last_id>` in the same list and range.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ListCursor {
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "WireCursor", into = "WireCursor")]
+pub struct ListCursor {
     pub(crate) stream: StripeStream,
     pub(crate) range: CreatedRange,
     pub(crate) last_id: String,
+}
+
+/// A [`ListCursor`] as stored: the stream by name, the range's ends, the last id.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireCursor {
+    stream: String,
+    after: String,
+    gte: Option<i64>,
+    lt: Option<i64>,
+}
+
+impl From<ListCursor> for WireCursor {
+    fn from(cursor: ListCursor) -> Self {
+        Self {
+            stream: cursor.stream.as_str().to_owned(),
+            after: cursor.last_id,
+            gte: cursor.range.gte,
+            lt: cursor.range.lt,
+        }
+    }
+}
+
+impl TryFrom<WireCursor> for ListCursor {
+    type Error = String;
+
+    /// Refuses an unknown stream or an id that is not a Stripe object id.
+    fn try_from(wire: WireCursor) -> Result<Self, String> {
+        let stream: StripeStream = wire
+            .stream
+            .parse()
+            .map_err(|_| "unknown stream in the cursor".to_owned())?;
+        if !is_object_id(&wire.after) {
+            return Err("the cursor's last id is not a Stripe object id".to_owned());
+        }
+        Ok(Self {
+            stream,
+            range: CreatedRange {
+                gte: wire.gte,
+                lt: wire.lt,
+            },
+            last_id: wire.after,
+        })
+    }
 }
 
 /// Whether `id` looks like a Stripe object id (`ch_…`, `cus_…`): ASCII letters, digits, `_`.
@@ -91,54 +134,6 @@ pub(crate) fn is_object_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= MAX_ID_LEN
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
-impl ListCursor {
-    /// The opaque cursor handed to the runtime.
-    pub(crate) fn encode(&self) -> Cursor {
-        Cursor::new(format!(
-            "{VERSION}/{}/{}/{}",
-            self.stream, self.last_id, self.range
-        ))
-    }
-
-    /// Reads a cursor written by [`ListCursor::encode`]; the error says what is wrong with it.
-    pub(crate) fn decode(cursor: &Cursor) -> Result<Self, String> {
-        let text = cursor.as_str();
-        let parts: Vec<&str> = text.split('/').collect();
-        let [version, stream, last_id, range] = parts[..] else {
-            return Err("not a stripe cursor (expected v1/<stream>/<last id>/<gte>..<lt>)".into());
-        };
-        if version != VERSION {
-            return Err(format!(
-                "cursor version `{}` is not supported (this build reads {VERSION})",
-                version.chars().take(16).collect::<String>()
-            ));
-        }
-        let stream: StripeStream = stream.parse().map_err(|_| "unknown stream in the cursor")?;
-        if !is_object_id(last_id) {
-            return Err("the cursor's last id is not a Stripe object id".into());
-        }
-        let (gte, lt) = range
-            .split_once("..")
-            .ok_or("the cursor's created range is not <gte>..<lt>")?;
-        let bound = |text: &str| -> Result<Option<i64>, String> {
-            if text.is_empty() {
-                return Ok(None);
-            }
-            text.parse()
-                .map(Some)
-                .map_err(|_| "the cursor's created range is not whole seconds".to_owned())
-        };
-        Ok(Self {
-            stream,
-            range: CreatedRange {
-                gte: bound(gte)?,
-                lt: bound(lt)?,
-            },
-            last_id: last_id.to_owned(),
-        })
-    }
 }
 
 #[cfg(test)]
@@ -198,39 +193,56 @@ mod tests {
                 range,
                 last_id: "in_1MtHbELkdIwHu7ixl4OzzPMv".into(),
             };
-            let encoded = cursor.encode();
-            assert!(encoded.as_str().starts_with("v1/invoices/in_1MtHb"));
-            assert_eq!(ListCursor::decode(&encoded), Ok(cursor));
+            let encoded = serde_json::to_string(&cursor).unwrap();
+            assert!(encoded.starts_with(r#"{"stream":"invoices","after":"in_1MtHb"#));
+            assert_eq!(
+                serde_json::from_str::<ListCursor>(&encoded).unwrap(),
+                cursor
+            );
         }
         assert_eq!(
-            ListCursor {
+            serde_json::to_string(&ListCursor {
                 stream: StripeStream::Charges,
                 range: CreatedRange {
                     gte: Some(10),
                     lt: None
                 },
                 last_id: "ch_1".into(),
-            }
-            .encode()
-            .as_str(),
-            "v1/charges/ch_1/10.."
+            })
+            .unwrap(),
+            r#"{"stream":"charges","after":"ch_1","gte":10,"lt":null}"#
         );
     }
 
     #[test]
     fn foreign_or_damaged_cursors_are_refused_with_a_reason() {
         for (text, why) in [
-            ("", "not a stripe cursor"),
-            ("ch_123", "not a stripe cursor"),
-            ("v2/charges/ch_1/..", "version `v2` is not supported"),
-            ("v1/refunds/re_1/..", "unknown stream"),
-            ("v1/charges//..", "last id"),
-            ("v1/charges/ch 1/..", "last id"),
-            ("v1/charges/ch_1/10", "not <gte>..<lt>"),
-            ("v1/charges/ch_1/ten..", "whole seconds"),
-            ("v1/charges/ch_1/../extra", "not a stripe cursor"),
+            ("", "EOF"),
+            ("\"ch_123\"", "invalid type"),
+            (
+                r#"{"stream":"refunds","after":"re_1","gte":null,"lt":null}"#,
+                "unknown stream",
+            ),
+            (
+                r#"{"stream":"charges","after":"","gte":null,"lt":null}"#,
+                "last id",
+            ),
+            (
+                r#"{"stream":"charges","after":"ch 1","gte":null,"lt":null}"#,
+                "last id",
+            ),
+            (
+                r#"{"stream":"charges","after":"ch_1","gte":"ten","lt":null}"#,
+                "invalid type",
+            ),
+            (
+                r#"{"stream":"charges","after":"ch_1","gte":null,"lt":null,"v":2}"#,
+                "unknown field",
+            ),
         ] {
-            let error = ListCursor::decode(&Cursor::new(text)).unwrap_err();
+            let error = serde_json::from_str::<ListCursor>(text)
+                .unwrap_err()
+                .to_string();
             assert!(error.contains(why), "{text:?}: {error}");
         }
     }

@@ -3,11 +3,14 @@
 //!
 //! It maps the list API onto the connector contract:
 //!
+//! * **Settings**: [`StripeSettings`], checked against their derived JSON Schema by the typed
+//!   connector layer ([`TypedConnector`]), so every bad field is reported with its path; the
+//!   key's prefix, the base URL and the API version are checked after, also all at once.
 //! * **Pagination**: `limit` + `starting_after=<last id of the previous page>` + `has_more`.
-//!   The [`Cursor`] is opaque to the runtime; its versioned format is
-//!   `v1/<stream>/<last id>/<gte>..<lt>` (for example `v1/charges/ch_3Mml…/1717000000..`), and
-//!   a cursor made for another stream or window is refused as cursor-invalid, which restarts
-//!   the window, rather than skipping records. A page that says `has_more` but ends at the id
+//!   The [`Cursor`] is opaque to the runtime; the typed layer stores it as versioned JSON
+//!   (`t1:{"stream":"charges","after":"ch_3Mml…","gte":1717000000,"lt":null}`), and a cursor
+//!   made for another stream or window, or one that does not parse, is refused as
+//!   cursor-invalid, which restarts the window, rather than skipping records. A page that says `has_more` but ends at the id
 //!   it started after is a permanent "pagination loop" error.
 //! * **Windows**: `window.from`/`window.to` become `created[gte]`/`created[lt]` (unix seconds,
 //!   rounded up; see [`CreatedRange::from_window`]). Stripe lists newest first.
@@ -26,6 +29,7 @@
 //! crates' tests can start. This crate knows nothing about queues or databases.
 //!
 //! [`Cursor`]: tributary_connector::Cursor
+//! [`TypedConnector`]: tributary_connector::typed::TypedConnector
 //! [`ConnectorError`]: tributary_connector::ConnectorError
 
 mod connector;
@@ -37,10 +41,10 @@ mod settings;
 mod stream;
 
 pub use connector::{build, StripeConnector};
-pub use cursor::CreatedRange;
+pub use cursor::{CreatedRange, ListCursor};
 pub use settings::{
-    ApiKey, InvalidApiKey, StripeSettings, DEFAULT_BASE_URL, DEFAULT_PAGE_SIZE, DEFAULT_TIMEOUT,
-    MAX_PAGE_SIZE, MAX_TIMEOUT,
+    ApiKey, InvalidApiKey, StripeConfig, StripeSettings, DEFAULT_BASE_URL, DEFAULT_PAGE_SIZE,
+    DEFAULT_TIMEOUT, MAX_PAGE_SIZE, MAX_TIMEOUT,
 };
 pub use stream::{StripeStream, UnknownStream};
 
@@ -49,9 +53,5 @@ pub const KIND: &str = "stripe";
 
 /// The registry entry of the stripe connector.
 pub fn spec() -> tributary_connector::ConnectorSpec {
-    tributary_connector::ConnectorSpec {
-        kind: KIND,
-        description: "Charges, customers and invoices from the Stripe list API.",
-        build,
-    }
+    tributary_connector::typed::spec::<StripeConnector>()
 }

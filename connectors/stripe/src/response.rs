@@ -10,7 +10,8 @@ use crate::StripeStream;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use std::sync::Arc;
-use tributary_connector::{ConnectorError, ErrorClass, Page, Record};
+use tributary_connector::typed::TypedPage;
+use tributary_connector::{ConnectorError, ErrorClass, Record};
 use tributary_connector_http::{Classifier, ErrorResponse, HeaderMap, Url};
 
 /// `{"object": "list", "url": "/v1/charges", "has_more": bool, "data": [...]}`
@@ -56,7 +57,7 @@ impl std::fmt::Display for RequestLabel {
     }
 }
 
-/// Turns a 2xx list body (already JSON) into a [`Page`]. `requested` is the cursor the page was asked from,
+/// Turns a 2xx list body (already JSON) into a [`TypedPage`]. `requested` is the cursor the page was asked from,
 /// to catch a list that does not advance.
 pub(crate) fn parse_list(
     value: serde_json::Value,
@@ -64,7 +65,7 @@ pub(crate) fn parse_list(
     stream: StripeStream,
     range: CreatedRange,
     requested: Option<&ListCursor>,
-) -> Result<Page, ConnectorError> {
+) -> Result<TypedPage<ListCursor>, ConnectorError> {
     let malformed = |message: String| ConnectorError::Malformed {
         message: format!("{label}: {message}"),
     };
@@ -142,18 +143,15 @@ pub(crate) fn parse_list(
                 ),
             });
         }
-        Some(
-            ListCursor {
-                stream,
-                range,
-                last_id: last.external_id.clone(),
-            }
-            .encode(),
-        )
+        Some(ListCursor {
+            stream,
+            range,
+            last_id: last.external_id.clone(),
+        })
     } else {
         None
     };
-    Ok(Page {
+    Ok(TypedPage {
         records,
         next_cursor,
         // Stripe sends no rate-limit headers: its limits are only visible as 429s.
@@ -314,7 +312,6 @@ pub(crate) fn redact(text: &str, api_key: &str) -> String {
 mod tests {
     use super::*;
     use std::time::Duration;
-    use tributary_connector::Cursor;
     use tributary_connector_http::{parse_json_body, parse_retry_after, HeaderValue, StatusCode};
 
     const KEY: &str = "sk_test_51HxYzSecretKey";
@@ -328,7 +325,10 @@ mod tests {
         }
     }
 
-    fn list(body: &str, requested: Option<&ListCursor>) -> Result<Page, ConnectorError> {
+    fn list(
+        body: &str,
+        requested: Option<&ListCursor>,
+    ) -> Result<TypedPage<ListCursor>, ConnectorError> {
         let value = parse_json_body::<serde_json::Value>(DESCRIBED, body.as_bytes())
             .map_err(|error| not_json(&label(), DESCRIBED, error))?;
         parse_list(
@@ -385,7 +385,14 @@ mod tests {
             "2024-06-01T00:00:00+00:00"
         );
         assert_eq!(page.records[1].data["metadata"]["note"], "café");
-        assert_eq!(page.next_cursor, Some(Cursor::new("v1/charges/ch_1/..")));
+        assert_eq!(
+            page.next_cursor,
+            Some(ListCursor {
+                stream: StripeStream::Charges,
+                range: CreatedRange::ALL,
+                last_id: "ch_1".into(),
+            })
+        );
         assert_eq!(page.rate_limit, None);
 
         let last = list(r#"{"object":"list","has_more":false,"data":[]}"#, None).unwrap();

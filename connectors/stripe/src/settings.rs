@@ -1,9 +1,12 @@
-//! The stripe connector's settings: parsed from JSON once, with errors that name the field and
-//! never repeat the API key.
+//! The stripe connector's settings: [`StripeSettings`] is the JSON shape, checked against its
+//! derived JSON Schema by the typed connector layer (every bad field reported with its path);
+//! [`StripeSettings::validate`] adds the rules a schema cannot say (the key's prefix, the base
+//! URL, the API version's characters), also reporting every problem, never the API key.
 
-use serde::{de::Error as _, Deserialize, Deserializer};
+use serde::Deserialize;
 use std::fmt;
 use std::time::Duration;
+use tributary_connector::schemars::JsonSchema;
 use tributary_connector::ConfigError;
 use tributary_connector_http::{redact_url, Url};
 
@@ -78,63 +81,41 @@ impl fmt::Debug for ApiKey {
     }
 }
 
-/// Validated settings of one Stripe source (one Stripe account, or one Connect platform).
-///
-/// As JSON:
+/// Settings of one Stripe source (one Stripe account, or one Connect platform), as JSON:
 /// `{"api_key": "sk_test_…", "base_url": "https://api.stripe.com", "page_size": 100,
-///   "timeout_ms": 30000, "connect": false, "api_version": "2024-06-20"}`;
-/// only `api_key` is required, and unknown fields are refused.
-#[derive(Clone, PartialEq, Eq)]
-pub struct StripeSettings {
-    /// The secret or restricted key, sent as `Authorization: Bearer <key>`.
-    pub api_key: ApiKey,
-    /// The API's base URL (http or https, no query or fragment); lists are fetched from
-    /// `{base_url}/v1/{stream}`, keeping any path prefix. Tests point it at the mock.
-    pub base_url: Url,
-    /// Records per page, 1 to 100 (Stripe's `limit`).
-    pub page_size: u32,
-    /// Total time allowed for one request, connect and body included.
-    pub timeout: Duration,
-    /// Stripe Connect: when true, every request carries `Stripe-Account: <tenant id>`, so the
-    /// tenant id must be the connected account's id (`acct_…`). When false (the default) the
-    /// key's own account is read and the tenant id is informational only.
-    pub connect: bool,
-    /// Sent as `Stripe-Version` when set, so record shapes do not change when the account's
-    /// default API version is upgraded. `None` uses the account's default version.
-    pub api_version: Option<String>,
-}
-
-impl fmt::Debug for StripeSettings {
-    /// Redacts the API key and any password embedded in the base URL.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StripeSettings")
-            .field("api_key", &self.api_key)
-            .field("base_url", &redact_url(&self.base_url))
-            .field("page_size", &self.page_size)
-            .field("timeout", &self.timeout)
-            .field("connect", &self.connect)
-            .field("api_version", &self.api_version)
-            .finish()
-    }
-}
-
-/// The JSON shape, before validation. Each field's deserializer prefixes errors with the
-/// field's name, because serde's own type errors do not say which field they are about.
-#[derive(Deserialize)]
+///   "timeout_ms": 30000, "connect": false, "api_version": "2024-06-20"}`.
+/// Only `api_key` is required, and unknown fields are refused.
+#[derive(Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[schemars(crate = "tributary_connector::schemars")]
 #[serde(deny_unknown_fields)]
-struct RawSettings {
-    #[serde(deserialize_with = "api_key_field")]
-    api_key: String,
-    #[serde(default = "default_base_url", deserialize_with = "base_url_field")]
-    base_url: String,
-    #[serde(default = "default_page_size", deserialize_with = "page_size_field")]
-    page_size: u32,
-    #[serde(default = "default_timeout_ms", deserialize_with = "timeout_ms_field")]
-    timeout_ms: u64,
-    #[serde(default, deserialize_with = "connect_field")]
-    connect: bool,
-    #[serde(default, deserialize_with = "api_version_field")]
-    api_version: Option<String>,
+pub struct StripeSettings {
+    /// A Stripe secret (`sk_test_…`, `sk_live_…`) or restricted (`rk_test_…`, `rk_live_…`)
+    /// key, sent as `Authorization: Bearer <key>`; never logged.
+    pub api_key: String,
+    /// The API's base URL (http or https, with a host, no query or fragment); lists are
+    /// fetched from `{base_url}/v1/{stream}`, keeping any path prefix. Tests point it at the
+    /// mock.
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+    /// Records per page (Stripe's `limit`).
+    #[serde(default = "default_page_size")]
+    #[schemars(range(min = 1, max = 100))]
+    pub page_size: u32,
+    /// Total time allowed for one request, connect and body included, in milliseconds.
+    #[serde(default = "default_timeout_ms")]
+    #[schemars(range(min = 1, max = 300_000))]
+    pub timeout_ms: u64,
+    /// Stripe Connect: when true, every request carries `Stripe-Account: <tenant id>`, so the
+    /// tenant id must be the connected account's id (`acct_…`). When false the key's own
+    /// account is read and the tenant id is informational only.
+    #[serde(default)]
+    pub connect: bool,
+    /// Sent as `Stripe-Version` when set (such as `2024-06-20`: ASCII letters, digits, `-`,
+    /// `.`, `_`), so record shapes do not change when the account's default API version is
+    /// upgraded. Unset uses the account's default version.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 64))]
+    pub api_version: Option<String>,
 }
 
 fn default_base_url() -> String {
@@ -149,127 +130,112 @@ fn default_timeout_ms() -> u64 {
     DEFAULT_TIMEOUT.as_millis() as u64
 }
 
-fn named<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    deserializer: D,
-    field: &str,
-) -> Result<T, D::Error> {
-    T::deserialize(deserializer)
-        .map_err(|error| D::Error::custom(format_args!("field `{field}`: {error}")))
+impl fmt::Debug for StripeSettings {
+    /// Never the API key (only its mode prefix, once valid) nor a password in the base URL.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let api_key = ApiKey::new(self.api_key.as_str())
+            .map(|key| format!("{key:?}"))
+            .unwrap_or_else(|_| "[REDACTED]".to_owned());
+        let base_url = Url::parse(&self.base_url)
+            .map(|url| redact_url(&url).to_string())
+            .unwrap_or_else(|_| "[unparseable]".to_owned());
+        f.debug_struct("StripeSettings")
+            .field("api_key", &format_args!("{api_key}"))
+            .field("base_url", &base_url)
+            .field("page_size", &self.page_size)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("connect", &self.connect)
+            .field("api_version", &self.api_version)
+            .finish()
+    }
 }
 
-/// Serde's type errors quote the value they refused; for the key, say only what was expected.
-fn api_key_field<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    String::deserialize(deserializer)
-        .map_err(|_| D::Error::custom("field `api_key`: must be a string such as \"sk_test_…\""))
+/// Checked settings of one Stripe source, as the connector uses them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StripeConfig {
+    /// The secret or restricted key, sent as `Authorization: Bearer <key>`.
+    pub api_key: ApiKey,
+    /// The API's base URL; lists are fetched from `{base_url}/v1/{stream}`.
+    pub base_url: Url,
+    /// Records per page, 1 to 100 (Stripe's `limit`).
+    pub page_size: u32,
+    /// Total time allowed for one request, connect and body included.
+    pub timeout: Duration,
+    /// Stripe Connect: send the tenant id as `Stripe-Account`.
+    pub connect: bool,
+    /// Sent as `Stripe-Version` when set.
+    pub api_version: Option<String>,
 }
 
-fn base_url_field<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    named(deserializer, "base_url")
-}
-
-fn page_size_field<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
-    named(deserializer, "page_size")
-}
-
-fn timeout_ms_field<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
-    named(deserializer, "timeout_ms")
-}
-
-fn connect_field<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
-    named(deserializer, "connect")
-}
-
-fn api_version_field<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<String>, D::Error> {
-    named(deserializer, "api_version")
-}
-
-fn config_error(message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        kind: crate::KIND.to_owned(),
-        message: message.into(),
+impl fmt::Debug for StripeConfig {
+    /// Redacts the API key and any password embedded in the base URL.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StripeConfig")
+            .field("api_key", &self.api_key)
+            .field("base_url", &redact_url(&self.base_url))
+            .field("page_size", &self.page_size)
+            .field("timeout", &self.timeout)
+            .field("connect", &self.connect)
+            .field("api_version", &self.api_version)
+            .finish()
     }
 }
 
 impl StripeSettings {
-    /// Settings for `api_key` with every other field at its default.
-    pub fn new(api_key: ApiKey) -> Self {
-        Self {
-            api_key,
-            base_url: Url::parse(DEFAULT_BASE_URL).expect("the default base URL is valid"),
-            page_size: DEFAULT_PAGE_SIZE,
-            timeout: DEFAULT_TIMEOUT,
-            connect: false,
-            api_version: None,
-        }
-    }
-
-    /// Parses and validates settings from JSON. Every error names the field at fault, and
-    /// none repeats the API key.
-    pub fn from_json(settings: &serde_json::Value) -> Result<Self, ConfigError> {
-        if !settings.is_object() {
-            return Err(config_error(
-                "settings must be a JSON object such as {\"api_key\": \"sk_test_…\"}",
-            ));
-        }
-        let raw =
-            RawSettings::deserialize(settings).map_err(|error| config_error(error.to_string()))?;
-
-        let api_key = ApiKey::new(raw.api_key)
-            .map_err(|why| config_error(format!("field `api_key`: {why}")))?;
-        let base_url = Url::parse(&raw.base_url).map_err(|error| {
-            config_error(format!("field `base_url`: not a valid URL ({error})"))
-        })?;
-        if !matches!(base_url.scheme(), "http" | "https") {
-            return Err(config_error(format!(
-                "field `base_url`: must be an http or https URL, not `{}:`",
-                base_url.scheme()
-            )));
-        }
-        if base_url.cannot_be_a_base() || base_url.host().is_none() {
-            return Err(config_error("field `base_url`: must have a host"));
-        }
-        if base_url.query().is_some() || base_url.fragment().is_some() {
-            return Err(config_error(
-                "field `base_url`: must not have a query or a fragment",
-            ));
-        }
-        if !(1..=MAX_PAGE_SIZE).contains(&raw.page_size) {
-            return Err(config_error(format!(
-                "field `page_size`: must be from 1 to {MAX_PAGE_SIZE}, got {}",
-                raw.page_size
-            )));
-        }
-        let timeout = Duration::from_millis(raw.timeout_ms);
-        if timeout.is_zero() || timeout > MAX_TIMEOUT {
-            return Err(config_error(format!(
-                "field `timeout_ms`: must be from 1 to {}, got {}",
-                MAX_TIMEOUT.as_millis(),
-                raw.timeout_ms
-            )));
-        }
-        if let Some(version) = &raw.api_version {
-            let valid = !version.is_empty()
-                && version.len() <= 64
-                && version
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
-            if !valid {
-                return Err(config_error(format!(
-                    "field `api_version`: must look like \"2024-06-20\" (ASCII letters, digits, '-', '.', '_'; at most 64), got {:?}",
+    /// The rules the schema cannot say, on settings that passed the schema. Reports every
+    /// problem as `$.field: why`; none repeats the API key.
+    pub(crate) fn validate(self) -> Result<StripeConfig, ConfigError> {
+        let mut problems = Vec::new();
+        let api_key = ApiKey::new(self.api_key)
+            .map_err(|why| problems.push(format!("$.api_key: {why}")))
+            .ok();
+        let base_url = match Url::parse(&self.base_url) {
+            Err(error) => {
+                problems.push(format!("$.base_url: not a valid URL ({error})"));
+                None
+            }
+            Ok(url) if !matches!(url.scheme(), "http" | "https") => {
+                problems.push(format!(
+                    "$.base_url: must be an http or https URL, not `{}:`",
+                    url.scheme()
+                ));
+                None
+            }
+            Ok(url) if url.cannot_be_a_base() || url.host().is_none() => {
+                problems.push("$.base_url: must have a host".to_owned());
+                None
+            }
+            Ok(url) if url.query().is_some() || url.fragment().is_some() => {
+                problems.push("$.base_url: must not have a query or a fragment".to_owned());
+                None
+            }
+            Ok(url) => Some(url),
+        };
+        if let Some(version) = &self.api_version {
+            if !version
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+            {
+                problems.push(format!(
+                    "$.api_version: must look like \"2024-06-20\" (ASCII letters, digits, '-', '.', '_'), got {:?}",
                     version.chars().take(80).collect::<String>()
-                )));
+                ));
             }
         }
-        Ok(Self {
-            api_key,
-            base_url,
-            page_size: raw.page_size,
-            timeout,
-            connect: raw.connect,
-            api_version: raw.api_version,
-        })
+        match (api_key, base_url, problems.is_empty()) {
+            (Some(api_key), Some(base_url), true) => Ok(StripeConfig {
+                api_key,
+                base_url,
+                page_size: self.page_size,
+                timeout: Duration::from_millis(self.timeout_ms),
+                connect: self.connect,
+                api_version: self.api_version,
+            }),
+            _ => Err(ConfigError {
+                kind: crate::KIND.to_owned(),
+                message: problems.join("; "),
+            }),
+        }
     }
 }
 
@@ -280,16 +246,28 @@ mod tests {
 
     const KEY: &str = "sk_test_51Hsecretsecretsecret";
 
+    /// Settings through the schema, serde and [`StripeSettings::validate`], as the typed layer
+    /// runs them.
+    fn parse(settings: serde_json::Value) -> StripeConfig {
+        let schema = tributary_connector::typed::settings_schema::<crate::StripeConnector>();
+        let problems = tributary_connector::schema_problems(&schema, &settings);
+        assert!(problems.is_empty(), "{problems:?}");
+        serde_json::from_value::<StripeSettings>(settings)
+            .unwrap()
+            .validate()
+            .unwrap()
+    }
+
     fn error(settings: serde_json::Value) -> String {
-        let error = StripeSettings::from_json(&settings).unwrap_err();
+        let error = crate::build(&settings).unwrap_err();
         assert_eq!(error.kind, "stripe");
         error.message
     }
 
     #[test]
     fn defaults_fill_everything_but_the_key() {
-        let settings = StripeSettings::from_json(&json!({ "api_key": KEY })).unwrap();
-        assert_eq!(settings, StripeSettings::new(ApiKey::new(KEY).unwrap()));
+        let settings = parse(json!({ "api_key": KEY }));
+        assert_eq!(settings.api_key, ApiKey::new(KEY).unwrap());
         assert_eq!(settings.base_url.as_str(), "https://api.stripe.com/");
         assert_eq!(settings.page_size, 100);
         assert_eq!(settings.timeout, Duration::from_secs(30));
@@ -297,15 +275,14 @@ mod tests {
         assert_eq!(settings.api_version, None);
         assert!(!settings.api_key.is_live());
 
-        let settings = StripeSettings::from_json(&json!({
+        let settings = parse(json!({
             "api_key": "rk_live_abc123",
             "base_url": "http://127.0.0.1:4010/stripe/",
             "page_size": 1,
             "timeout_ms": 1500,
             "connect": true,
             "api_version": "2024-09-30.acacia",
-        }))
-        .unwrap();
+        }));
         assert_eq!(settings.page_size, 1);
         assert_eq!(settings.timeout, Duration::from_millis(1500));
         assert!(settings.connect);
@@ -316,93 +293,148 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         let cases = [
-            (json!({}), "missing field `api_key`"),
-            (json!({"api_key": 5}), "field `api_key`: must be a string"),
+            (json!({}), "$.api_key: missing (required)"),
+            (
+                json!({"api_key": 5}),
+                "$.api_key: expected string, found integer 5",
+            ),
             (
                 json!({"api_key": ""}),
-                "field `api_key`: must be a Stripe secret key",
+                "$.api_key: must be a Stripe secret key",
             ),
             (
                 json!({"api_key": "sk_test_"}),
-                "field `api_key`: must be a Stripe secret key",
+                "$.api_key: must be a Stripe secret key",
             ),
             (
                 json!({"api_key": "pk_test_abc"}),
-                "field `api_key`: is a publishable key",
+                "$.api_key: is a publishable key",
             ),
             (
                 json!({"api_key": "sk_test_abc\n"}),
-                "field `api_key`: must be printable ASCII",
+                "$.api_key: must be printable ASCII",
             ),
             (
                 json!({"api_key": KEY, "base_url": 5}),
-                "field `base_url`: invalid type",
+                "$.base_url: expected string, found integer 5",
             ),
             (
                 json!({"api_key": KEY, "base_url": "not a url"}),
-                "field `base_url`: not a valid URL",
+                "$.base_url: not a valid URL",
             ),
             (
                 json!({"api_key": KEY, "base_url": "ftp://x"}),
-                "field `base_url`: must be an http or https URL",
+                "$.base_url: must be an http or https URL",
             ),
             (
                 json!({"api_key": KEY, "base_url": "http://x/?a=b"}),
-                "field `base_url`: must not have a query",
+                "$.base_url: must not have a query",
             ),
             (
                 json!({"api_key": KEY, "page_size": 0}),
-                "field `page_size`: must be from 1 to 100, got 0",
+                "$.page_size: 0 is below the minimum 1",
             ),
             (
                 json!({"api_key": KEY, "page_size": 101}),
-                "field `page_size`: must be from 1 to 100, got 101",
+                "$.page_size: 101 is above the maximum 100",
             ),
             (
                 json!({"api_key": KEY, "page_size": "ten"}),
-                "field `page_size`: invalid type",
+                "$.page_size: expected integer, found a string of 3 characters",
             ),
             (
                 json!({"api_key": KEY, "timeout_ms": 0}),
-                "field `timeout_ms`: must be from 1 to 300000",
+                "$.timeout_ms: 0 is below the minimum 1",
             ),
             (
-                json!({"api_key": KEY, "timeout_ms": -1}),
-                "field `timeout_ms`",
+                json!({"api_key": KEY, "timeout_ms": 300_001}),
+                "$.timeout_ms: 300001 is above the maximum 300000",
             ),
+            (json!({"api_key": KEY, "timeout_ms": -1}), "$.timeout_ms"),
             (
                 json!({"api_key": KEY, "connect": "yes"}),
-                "field `connect`: invalid type",
+                "$.connect: expected boolean",
             ),
             (
                 json!({"api_key": KEY, "api_version": "2024 06"}),
-                "field `api_version`: must look like",
+                "$.api_version: must look like",
+            ),
+            (
+                json!({"api_key": KEY, "api_version": ""}),
+                "$.api_version: must be at least 1 characters",
             ),
             (
                 json!({"api_key": KEY, "apikey": KEY}),
-                "unknown field `apikey`",
+                "$.apikey: unknown field",
             ),
         ];
         for (settings, expected) in cases {
             let message = error(settings.clone());
             assert!(message.contains(expected), "{settings}: {message}");
             assert!(!message.contains(KEY), "{message}");
+            assert!(!message.contains("secretsecret"), "{message}");
             assert!(!message.contains("sk_test_abc"), "{message}");
         }
-        assert!(error(json!(KEY)).contains("JSON object"));
+        assert!(error(json!(KEY)).contains("$: expected object"));
+        assert!(!error(json!(KEY)).contains("secretsecret"));
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_with_its_path() {
+        // Schema problems: all at once, each with its path.
+        let message = error(json!({
+            "api_key": 5,
+            "page_size": 0,
+            "timeout_ms": 900_000,
+            "colour": "blue",
+        }));
+        for expected in [
+            "$.api_key: expected string",
+            "$.page_size: 0 is below the minimum 1",
+            "$.timeout_ms: 900000 is above the maximum 300000",
+            "$.colour: unknown field",
+        ] {
+            assert!(message.contains(expected), "{message}");
+        }
+        // Format problems the schema cannot say: all at once too, and never the key.
+        let message = error(json!({
+            "api_key": "pk_test_S3cretKey42",
+            "base_url": "ftp://x",
+            "api_version": "2024 06",
+        }));
+        for expected in [
+            "$.api_key: is a publishable key",
+            "$.base_url: must be an http or https URL",
+            "$.api_version: must look like",
+        ] {
+            assert!(message.contains(expected), "{message}");
+        }
+        assert!(!message.contains("S3cretKey42"), "{message}");
     }
 
     #[test]
     fn debug_never_shows_the_key_or_a_url_password() {
-        let settings = StripeSettings::from_json(&json!({
+        let json = json!({
             "api_key": KEY,
             "base_url": "http://user:hunter2@127.0.0.1:1",
-        }))
-        .unwrap();
+        });
+        let settings = parse(json.clone());
+        let raw: StripeSettings = serde_json::from_value(json).unwrap();
+        let unchecked: StripeSettings =
+            serde_json::from_value(json!({"api_key": "sk_test_secret\n"})).unwrap();
+        for debug in [
+            format!("{settings:?}"),
+            format!("{raw:?}"),
+            format!("{unchecked:?}"),
+        ] {
+            assert!(!debug.contains(KEY), "{debug}");
+            assert!(!debug.contains("secret"), "{debug}");
+            assert!(!debug.contains("hunter2"), "{debug}");
+        }
         let debug = format!("{settings:?}");
-        assert!(!debug.contains(KEY), "{debug}");
-        assert!(!debug.contains("secret"), "{debug}");
-        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("ApiKey(sk_test_[REDACTED])"), "{debug}");
+        assert!(debug.contains("REDACTED@127.0.0.1"), "{debug}");
+        let debug = format!("{raw:?}");
         assert!(debug.contains("ApiKey(sk_test_[REDACTED])"), "{debug}");
         assert!(debug.contains("REDACTED@127.0.0.1"), "{debug}");
     }

@@ -711,31 +711,31 @@ async fn the_registry_builds_it_by_kind_and_nothing_shows_the_key() {
     for (settings, field) in [
         (
             serde_json::json!({"base_url": "http://127.0.0.1:1"}),
-            "`api_key`",
+            "$.api_key: missing (required)",
         ),
         (
             serde_json::json!({"api_key": KEY, "base_url": "gopher://x"}),
-            "field `base_url`",
+            "$.base_url: must be an http or https URL",
         ),
         (
             serde_json::json!({"api_key": KEY, "page_size": 500}),
-            "field `page_size`",
+            "$.page_size: 500 is above the maximum 100",
         ),
         (
             serde_json::json!({"api_key": KEY, "timeout_ms": 0}),
-            "field `timeout_ms`",
+            "$.timeout_ms: 0 is below the minimum 1",
         ),
         (
             serde_json::json!({"api_key": KEY, "connect": 1}),
-            "field `connect`",
+            "$.connect: expected boolean",
         ),
         (
             serde_json::json!({"api_key": KEY, "pagesize": 5}),
-            "unknown field `pagesize`",
+            "$.pagesize: unknown field",
         ),
         (
             serde_json::json!({"api_key": "pk_test_S3cretKey42"}),
-            "field `api_key`",
+            "$.api_key: is a publishable key",
         ),
     ] {
         let error = registry.build("stripe", &settings).unwrap_err().to_string();

@@ -2,46 +2,41 @@
 //! auth and WooCommerce's [`Classifier`](tributary_connector_http::Classifier). It only fetches,
 //! filters and classifies; the runtime owns the page loop, retries and timing.
 
-use crate::cursor::{Listed, PagePosition, MAX_PAGE};
+use crate::cursor::{Listed, PagePosition};
 use crate::response::{classifier, format_gmt, parse_list, total_pages};
 use crate::settings::WooSettings;
 use crate::WooStream;
 use chrono::Utc;
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
+use tributary_connector::typed::{TypedConnector, TypedPage, TypedPull};
 use tributary_connector::{
-    async_trait, ConfigError, Connector, ConnectorError, ConnectorKind, Page, PullRequest,
-    RatePolicy, Record, StreamInfo, StreamName, TenantId,
+    async_trait, ConfigError, ConnectorError, RatePolicy, Record, StreamInfo, StreamName, TenantId,
 };
-use tributary_connector_http::{HeaderMap, HttpClient, Url};
+use tributary_connector_http::{redact_url, HeaderMap, HttpClient, Url};
 
 /// Longest wait for a TCP + TLS connection, whatever the request timeout.
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Pulls from one WooCommerce store. Cheap to share: the HTTP client pools connections.
 pub struct WooConnector {
-    kind: ConnectorKind,
-    settings: WooSettings,
+    /// The store's checked base URL.
+    base_url: Url,
+    /// Records per page.
+    per_page: u32,
     /// Sends `Authorization: Basic …` (marked sensitive) with every request, classifies every
     /// failure with WooCommerce's rules and scrubs the key and secret from messages.
     client: HttpClient,
 }
 
 impl fmt::Debug for WooConnector {
-    /// Kind and settings only; the settings' `Debug` redacts the credentials.
+    /// The redacted base URL and the page size; never the credentials.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WooConnector")
-            .field("kind", &self.kind)
-            .field("settings", &self.settings)
+            .field("base_url", &redact_url(&self.base_url))
+            .field("per_page", &self.per_page)
             .finish_non_exhaustive()
     }
-}
-
-/// Builds a woocommerce connector from JSON settings; the factory in [`crate::spec`].
-pub fn build(settings: &serde_json::Value) -> Result<Arc<dyn Connector>, ConfigError> {
-    let connector = WooConnector::new(WooSettings::from_json(settings)?)?;
-    Ok(Arc::new(connector))
 }
 
 /// Standard base64 with padding, for the `Authorization` header.
@@ -67,43 +62,9 @@ pub(crate) fn base64(bytes: &[u8]) -> String {
 }
 
 impl WooConnector {
-    /// A connector for these settings, with its own connection pool.
-    pub fn new(settings: WooSettings) -> Result<Self, ConfigError> {
-        let key = settings.consumer_key.expose_secret();
-        let secret = settings.consumer_secret.expose_secret();
-        let authorization = format!("Basic {}", base64(format!("{key}:{secret}").as_bytes()));
-        let client = HttpClient::builder(concat!(
-            "tributary-connector-woocommerce/",
-            env!("CARGO_PKG_VERSION")
-        ))
-        .timeout(settings.timeout)
-        .connect_timeout(settings.timeout.min(MAX_CONNECT_TIMEOUT))
-        // Marked sensitive; the header value and its token are scrubbed from messages, and so
-        // are the key and the secret themselves, should a plugin or proxy echo them back.
-        .secret_header("authorization", &authorization)
-        .secret(key)
-        .secret(secret)
-        .classifier(classifier())
-        .build()
-        .map_err(|error| ConfigError {
-            kind: crate::KIND.to_owned(),
-            message: error.to_string(),
-        })?;
-        Ok(Self {
-            kind: ConnectorKind::new(crate::KIND).expect("`woocommerce` is a valid connector kind"),
-            settings,
-            client,
-        })
-    }
-
-    /// The settings this connector was built with.
-    pub fn settings(&self) -> &WooSettings {
-        &self.settings
-    }
-
     /// `{base_url}/wp-json/wc/v3/{collection}`, keeping any path prefix of the base URL.
     fn collection_url(&self, collection: &str) -> Result<Url, ConnectorError> {
-        let mut url = self.settings.base_url.clone();
+        let mut url = self.base_url.clone();
         url.path_segments_mut()
             .map_err(|()| ConnectorError::Config {
                 message: "the base URL cannot have a path".to_owned(),
@@ -134,10 +95,13 @@ impl WooConnector {
     }
 
     /// Fetches the page at `position` and turns it into records and the next cursor.
-    async fn fetch_page(&self, position: &PagePosition) -> Result<Page, ConnectorError> {
+    async fn fetch_page(
+        &self,
+        position: &PagePosition,
+    ) -> Result<TypedPage<PagePosition>, ConnectorError> {
         let stream = position.stream;
         let url = self.collection_url(stream.as_str())?;
-        let per_page = self.settings.per_page;
+        let per_page = self.per_page;
         let mut query: Vec<(&str, String)> = vec![
             ("page", position.page.to_string()),
             ("per_page", per_page.to_string()),
@@ -155,7 +119,7 @@ impl WooConnector {
         }
         let Some((listed, headers)) = self.list(url, &query).await? else {
             // A page past the end: the listing is exhausted.
-            return Ok(Page {
+            return Ok(TypedPage {
                 records: Vec::new(),
                 next_cursor: None,
                 rate_limit: None,
@@ -168,9 +132,9 @@ impl WooConnector {
             .filter(|(_, listed)| position.keeps(*listed))
             .map(|(record, _)| record)
             .collect();
-        Ok(Page {
+        Ok(TypedPage {
             records,
-            next_cursor: next.map(|next| next.encode()),
+            next_cursor: next,
             // WooCommerce's REST API sends no rate-limit headers.
             rate_limit: None,
         })
@@ -178,9 +142,48 @@ impl WooConnector {
 }
 
 #[async_trait]
-impl Connector for WooConnector {
-    fn kind(&self) -> &ConnectorKind {
-        &self.kind
+impl TypedConnector for WooConnector {
+    const KIND: &'static str = crate::KIND;
+    const DESCRIPTION: &'static str =
+        "Orders, products and customers from a WooCommerce store's REST API v3.";
+    type Settings = WooSettings;
+    /// Keyset (orders, products) or page number (customers) within a closed window; see
+    /// `cursor.rs`.
+    type Cursor = PagePosition;
+
+    /// Checks the URL and the credentials (every fault at once, never repeating a secret) and
+    /// builds the client with Basic auth.
+    fn from_settings(settings: WooSettings) -> Result<Self, ConfigError> {
+        let config_error = |message: String| ConfigError {
+            kind: Self::KIND.to_owned(),
+            message,
+        };
+        let checked = settings
+            .check()
+            .map_err(|problems| config_error(problems.join("; ")))?;
+        let key = checked.consumer_key.expose_secret();
+        let secret = checked.consumer_secret.expose_secret();
+        let authorization = format!("Basic {}", base64(format!("{key}:{secret}").as_bytes()));
+        let timeout = settings.timeout();
+        let client = HttpClient::builder(concat!(
+            "tributary-connector-woocommerce/",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .timeout(timeout)
+        .connect_timeout(timeout.min(MAX_CONNECT_TIMEOUT))
+        // Marked sensitive; the header value and its token are scrubbed from messages, and so
+        // are the key and the secret themselves, should a plugin or proxy echo them back.
+        .secret_header("authorization", &authorization)
+        .secret(key)
+        .secret(secret)
+        .classifier(classifier())
+        .build()
+        .map_err(|error| config_error(error.to_string()))?;
+        Ok(Self {
+            base_url: checked.base_url,
+            per_page: settings.per_page,
+            client,
+        })
     }
 
     fn streams(&self) -> Vec<StreamInfo> {
@@ -215,7 +218,10 @@ impl Connector for WooConnector {
         }
     }
 
-    async fn pull(&self, request: PullRequest<'_>) -> Result<Page, ConnectorError> {
+    async fn pull(
+        &self,
+        request: TypedPull<'_, PagePosition>,
+    ) -> Result<TypedPage<PagePosition>, ConnectorError> {
         let stream: WooStream =
             request
                 .stream
@@ -225,14 +231,9 @@ impl Connector for WooConnector {
                     message: error.to_string(),
                 })?;
         let position = match request.cursor {
-            Some(cursor) => PagePosition::decode(cursor, stream, request.window)?,
+            Some(cursor) => cursor.resume(stream, request.window)?,
             None => PagePosition::start(stream, request.window, Utc::now()),
         };
-        if position.page > MAX_PAGE {
-            return Err(ConnectorError::CursorInvalid {
-                message: "page number out of range".to_owned(),
-            });
-        }
         self.fetch_page(&position).await
     }
 }
@@ -242,13 +243,13 @@ mod tests {
     use super::*;
 
     fn connector(base_url: &str) -> WooConnector {
-        let settings = WooSettings::from_json(&serde_json::json!({
+        let settings = serde_json::from_value(serde_json::json!({
             "base_url": base_url,
             "consumer_key": "ck_test_key_1234",
             "consumer_secret": "cs_test_secret_5678",
         }))
         .unwrap();
-        WooConnector::new(settings).unwrap()
+        WooConnector::from_settings(settings).unwrap()
     }
 
     #[test]

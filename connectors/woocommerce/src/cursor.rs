@@ -19,22 +19,24 @@
 //! (`orderby=id`), which modifications do not reorder, with plain page numbers, and the window
 //! is applied to each record.
 //!
-//! # Format, version 1
+//! # Format
 //!
-//! `v1/<stream>/<from>..<to>/<after>/<page>/<seen>`, all times unix seconds, for example
-//! `v1/orders/1717000000..1717200000/1717103456/1/4711,4712`. `<from>` and `<after>` may be
-//! empty (open); `<to>` is always set: an open window is closed at the second the first page
-//! was requested, so that records modified during the run wait for the next window instead of
-//! moving under the pages. `<seen>` lists the ids already served at second `<after>` (empty
-//! when none). A cursor for another stream or window, or in an unknown version, is refused as
-//! [`ConnectorError::CursorInvalid`] (the runtime restarts the window), never applied.
+//! A [`PagePosition`] is the connector's typed cursor; the typed layer stores it as
+//! `t1:<json>`, for example
+//! `t1:{"stream":"orders","from":1717000000,"to":1717200000,"after":1717103456,"page":1,"seen":[4711,4712]}`,
+//! all times unix seconds. `from` and `after` may be `null` (open); `to` is always set: an
+//! open window is closed at the second the first page was requested, so that records modified
+//! during the run wait for the next window instead of moving under the pages. `seen` lists the
+//! ids already served at second `after` (empty when none). Text that is not such a cursor is
+//! refused by the typed layer, and a cursor for another stream or window, or out of range, by
+//! [`PagePosition::resume`]; both as [`ConnectorError::CursorInvalid`] (the runtime restarts
+//! the window), never applied.
 
 use crate::WooStream;
 use chrono::{DateTime, Utc};
-use tributary_connector::{ConnectorError, Cursor, Window};
+use serde::{Deserialize, Serialize};
+use tributary_connector::{ConnectorError, Window};
 
-/// The version prefix of the cursors this build writes and reads.
-const VERSION: &str = "v1";
 /// Most ids kept in `seen`. Only records sharing the last served second are kept, normally one
 /// or two; a bulk edit can share a second across thousands, and beyond this the cursor relies
 /// on page numbers within the second alone (WooCommerce's order of equal seconds is stable in
@@ -44,9 +46,11 @@ pub(crate) const MAX_SEEN: usize = 500;
 /// garbage, and a listing beyond it a loop.
 pub(crate) const MAX_PAGE: u32 = 100_000;
 
-/// A decoded cursor: the next request's position. See the module docs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct PagePosition {
+/// The cursor: the next request's position. See the module docs. (Public only because it is
+/// the connector's `TypedConnector::Cursor`; the module is private.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagePosition {
     /// The stream the cursor belongs to.
     pub stream: WooStream,
     /// The window's inclusive start, in whole seconds (rounded up), if any.
@@ -90,7 +94,7 @@ fn invalid(message: impl Into<String>) -> ConnectorError {
 impl PagePosition {
     /// The first page of `window`; an open end is closed at `now` (whole seconds, rounded down:
     /// the current second is still being written to).
-    pub fn start(stream: WooStream, window: &Window, now: DateTime<Utc>) -> Self {
+    pub(crate) fn start(stream: WooStream, window: &Window, now: DateTime<Utc>) -> Self {
         let from = window.from.map(ceil_seconds);
         Self {
             stream,
@@ -108,7 +112,7 @@ impl PagePosition {
 
     /// Whether a listed record belongs to this page's answer: inside the window, and for keyset
     /// streams not served before.
-    pub fn keeps(&self, record: Listed) -> bool {
+    pub(crate) fn keeps(&self, record: Listed) -> bool {
         let Some(modified) = record.modified else {
             // No timestamp at all: only a window open at the start can claim it.
             return self.from.is_none();
@@ -127,7 +131,7 @@ impl PagePosition {
     /// The position after a page that listed `listed` (every record the API returned, kept or
     /// not, in order), or `None` when the listing is exhausted: a short or empty page, or the
     /// last page by `X-WP-TotalPages`.
-    pub fn next(
+    pub(crate) fn next(
         &self,
         listed: &[Listed],
         per_page: u32,
@@ -191,77 +195,27 @@ impl PagePosition {
         Ok(Some(next))
     }
 
-    /// The opaque form. See the module docs for the format.
-    pub fn encode(&self) -> Cursor {
-        let text = |second: Option<i64>| second.map(|s| s.to_string()).unwrap_or_default();
-        let seen: Vec<String> = self.seen.iter().map(u64::to_string).collect();
-        Cursor::new(format!(
-            "{VERSION}/{}/{}..{}/{}/{}/{}",
-            self.stream,
-            text(self.from),
-            self.to,
-            text(self.after),
-            self.page,
-            seen.join(",")
-        ))
-    }
-
-    /// Reads a cursor this connector wrote for `stream` and `window`; anything else is
-    /// cursor-invalid.
-    pub fn decode(
-        cursor: &Cursor,
-        stream: WooStream,
-        window: &Window,
-    ) -> Result<Self, ConnectorError> {
-        let text = cursor.as_str();
-        let shown: String = text.chars().take(80).collect();
-        let bad = |why: &str| invalid(format!("{why}: {shown:?}"));
-        let parts: Vec<&str> = text.split('/').collect();
-        let [version, stream_name, range, after, page, seen] = parts[..] else {
-            return Err(bad("not a woocommerce cursor"));
-        };
-        if version != VERSION {
-            return Err(bad("unknown cursor version"));
+    /// Accepts a cursor read back for `stream` and `window` only if this connector could have
+    /// written it for them; anything else is cursor-invalid.
+    pub(crate) fn resume(self, stream: WooStream, window: &Window) -> Result<Self, ConnectorError> {
+        if self.stream != stream {
+            return Err(invalid(format!(
+                "cursor of the `{}` stream, not `{stream}`",
+                self.stream
+            )));
         }
-        if stream_name != stream.as_str() {
-            return Err(bad(&format!("cursor of another stream than `{stream}`")));
-        }
-        let optional = |value: &str| -> Result<Option<i64>, ConnectorError> {
-            if value.is_empty() {
-                return Ok(None);
-            }
-            value.parse().map(Some).map_err(|_| bad("bad timestamp"))
-        };
-        let (from, to) = range.split_once("..").ok_or_else(|| bad("bad range"))?;
-        let from = optional(from)?;
-        let to = optional(to)?.ok_or_else(|| bad("the range has no end"))?;
-        if from != window.from.map(ceil_seconds)
-            || window.to.is_some_and(|end| ceil_seconds(end) != to)
+        if self.from != window.from.map(ceil_seconds)
+            || window.to.is_some_and(|end| ceil_seconds(end) != self.to)
         {
-            return Err(bad("cursor of another window"));
+            return Err(invalid("cursor of another window"));
         }
-        let page: u32 = page.parse().map_err(|_| bad("bad page number"))?;
-        if !(1..=MAX_PAGE).contains(&page) {
-            return Err(bad("page number out of range"));
+        if !(1..=MAX_PAGE).contains(&self.page) {
+            return Err(invalid("page number out of range"));
         }
-        let seen = if seen.is_empty() {
-            Vec::new()
-        } else {
-            seen.split(',')
-                .map(|id| id.parse::<u64>().map_err(|_| bad("bad id")))
-                .collect::<Result<Vec<_>, _>>()?
-        };
-        if seen.len() > MAX_SEEN {
-            return Err(bad("too many ids"));
+        if self.seen.len() > MAX_SEEN {
+            return Err(invalid("too many ids"));
         }
-        Ok(Self {
-            stream,
-            from,
-            to,
-            after: optional(after)?,
-            page,
-            seen,
-        })
+        Ok(self)
     }
 }
 
@@ -298,21 +252,33 @@ mod tests {
             page: 2,
             seen: vec![7, 8],
         };
-        let cursor = position.encode();
-        assert_eq!(cursor.as_str(), "v1/orders/100..900/150/2/7,8");
+        let text = serde_json::to_string(&position).unwrap();
         assert_eq!(
-            PagePosition::decode(&cursor, WooStream::Orders, &window).unwrap(),
+            text,
+            r#"{"stream":"orders","from":100,"to":900,"after":150,"page":2,"seen":[7,8]}"#
+        );
+        let read = |text: &str| serde_json::from_str::<PagePosition>(text);
+        assert_eq!(
+            read(&text)
+                .unwrap()
+                .resume(WooStream::Orders, &window)
+                .unwrap(),
             position
         );
         let closed = Window {
             from: Some(at(100)),
             to: Some(at(900)),
         };
-        assert!(PagePosition::decode(&cursor, WooStream::Orders, &closed).is_ok());
+        assert!(position.clone().resume(WooStream::Orders, &closed).is_ok());
+        let with = |change: fn(&mut PagePosition)| {
+            let mut changed = position.clone();
+            change(&mut changed);
+            changed
+        };
         let refusals = [
-            (cursor.clone(), WooStream::Products, window),
+            (position.clone(), WooStream::Products, window),
             (
-                cursor.clone(),
+                position.clone(),
                 WooStream::Orders,
                 Window {
                     from: Some(at(101)),
@@ -320,46 +286,39 @@ mod tests {
                 },
             ),
             (
-                cursor.clone(),
+                position.clone(),
                 WooStream::Orders,
                 Window {
                     from: Some(at(100)),
                     to: Some(at(901)),
                 },
             ),
+            (with(|p| p.page = 0), WooStream::Orders, window),
+            (with(|p| p.page = MAX_PAGE + 1), WooStream::Orders, window),
             (
-                Cursor::new("v2/orders/100..900/150/2/"),
+                with(|p| p.seen = (0..=MAX_SEEN as u64).collect()),
                 WooStream::Orders,
                 window,
             ),
-            (
-                Cursor::new("v1/orders/100..900/150/0/"),
-                WooStream::Orders,
-                window,
-            ),
-            (
-                Cursor::new("v1/orders/100../150/1/"),
-                WooStream::Orders,
-                window,
-            ),
-            (
-                Cursor::new("v1/orders/100..900/x/1/"),
-                WooStream::Orders,
-                window,
-            ),
-            (
-                Cursor::new("v1/orders/100..900/150/1/a"),
-                WooStream::Orders,
-                window,
-            ),
-            (Cursor::new("3"), WooStream::Orders, window),
         ];
-        for (cursor, stream, window) in refusals {
-            let error = PagePosition::decode(&cursor, stream, &window).unwrap_err();
+        for (position, stream, window) in refusals {
+            let error = position.clone().resume(stream, &window).unwrap_err();
             assert!(
                 matches!(error, ConnectorError::CursorInvalid { .. }),
-                "{cursor:?}: {error}"
+                "{position:?}: {error}"
             );
+        }
+        // Garbage does not even read as a cursor (the typed layer makes that cursor-invalid).
+        for garbage in [
+            r#"{"stream":"orders","from":100,"to":null,"after":150,"page":1,"seen":[]}"#,
+            r#"{"stream":"orders","from":100,"to":900,"after":"x","page":1,"seen":[]}"#,
+            r#"{"stream":"orders","from":100,"to":900,"after":150,"page":1,"seen":["a"]}"#,
+            r#"{"stream":"coupons","from":100,"to":900,"after":150,"page":1,"seen":[]}"#,
+            r#"{"stream":"orders","from":100,"to":900,"after":150,"page":1,"seen":[],"v":2}"#,
+            "v1/orders/100..900/150/2/7,8",
+            "3",
+        ] {
+            assert!(read(garbage).is_err(), "{garbage}");
         }
     }
 

@@ -14,13 +14,18 @@
 //!   `X-WP-TotalPages`. Orders and products restart each page at the modification second of the
 //!   last record served, so that a record modified during the run cannot shift an unread
 //!   record onto a page already served. The [`Cursor`] format is documented in `cursor.rs`:
-//!   `v1/<stream>/<from>..<to>/<after>/<page>/<seen ids>`.
+//!   the typed layer's `t1:` and the position as JSON (stream, window, keyset second, page,
+//!   ids seen at that second).
 //! * **Records**: `external_id` is the numeric `id` as a string, `updated_at` is
 //!   `date_modified_gmt` (a customer that never changed: `date_created_gmt`), `data` the object.
 //! * **Errors**: WordPress error bodies (`{"code", "message", "data": {"status"}}`) are quoted
 //!   in messages; 401/403 are auth, 429 rate limited (with `Retry-After`), 5xx and network
 //!   failures transient, 400/404 permanent; an HTML page (maintenance mode, served with 200)
 //!   or any non-JSON body is malformed.
+//!
+//! It is written against the typed SDK ([`tributary_connector::typed::TypedConnector`]): the
+//! settings are [`WooSettings`], checked against their JSON Schema (every bad field reported
+//! with its path) and then for what the schema cannot say.
 //!
 //! With the `mock` feature, [`mock`] is a local stand-in for a WooCommerce store that other
 //! crates' tests can start. This crate knows nothing about queues or databases.
@@ -35,20 +40,30 @@ mod response;
 mod settings;
 mod stream;
 
-pub use connector::{build, WooConnector};
+pub use connector::WooConnector;
 pub use settings::{
     Credential, WooSettings, DEFAULT_PER_PAGE, DEFAULT_TIMEOUT, MAX_PER_PAGE, MAX_TIMEOUT,
 };
 pub use stream::{UnknownStream, WooStream};
 
+use std::sync::Arc;
+use tributary_connector::{ConfigError, Connector, ConnectorSpec};
+
 /// The connector kind, as used in jobs, configuration and queue names.
 pub const KIND: &str = "woocommerce";
 
-/// The registry entry of the woocommerce connector.
-pub fn spec() -> tributary_connector::ConnectorSpec {
-    tributary_connector::ConnectorSpec {
-        kind: KIND,
-        description: "Orders, products and customers from a WooCommerce store's REST API v3.",
-        build,
-    }
+/// The registry entry of the woocommerce connector (typed settings, see [`WooSettings`]).
+pub fn spec() -> ConnectorSpec {
+    tributary_connector::typed::spec::<WooConnector>()
+}
+
+/// The JSON Schema of the settings (for docs, UIs and `check-config`).
+pub fn settings_schema() -> serde_json::Value {
+    tributary_connector::typed::settings_schema::<WooConnector>()
+}
+
+/// Builds a woocommerce connector from JSON settings, as the registry does: every bad field is
+/// reported with its path, and no message repeats a credential.
+pub fn build(settings: &serde_json::Value) -> Result<Arc<dyn Connector>, ConfigError> {
+    (spec().build)(settings)
 }

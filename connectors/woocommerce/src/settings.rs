@@ -1,10 +1,12 @@
-//! The woocommerce connector's settings: parsed from JSON once, with errors that name the field
-//! and never repeat the consumer key or secret.
+//! The woocommerce connector's settings. The typed layer checks the JSON against the schema
+//! derived here first, reporting every bad field with its path (and never echoing a string);
+//! the rules the schema cannot say (the base URL's scheme and shape, the credentials' form)
+//! are [`WooSettings::check`]'s, also all at once, and never repeat the key or the secret.
 
-use serde::{de::Error as _, Deserialize, Deserializer};
+use serde::Deserialize;
 use std::fmt;
 use std::time::Duration;
-use tributary_connector::ConfigError;
+use tributary_connector::schemars::JsonSchema;
 use tributary_connector_http::{redact_url, Url};
 
 /// Largest page WooCommerce serves (`per_page` is 1 to 100; above it the API answers 400).
@@ -55,55 +57,34 @@ impl fmt::Debug for Credential {
     }
 }
 
-/// Validated settings of one WooCommerce store.
-///
-/// As JSON: `{"base_url": "https://shop.example.com", "consumer_key": "ck_…",
-/// "consumer_secret": "cs_…", "per_page": 100, "timeout_ms": 30000}`; `per_page` and
-/// `timeout_ms` are optional, unknown fields are refused.
-#[derive(Clone, PartialEq, Eq)]
+/// Settings of one WooCommerce store, as JSON:
+/// `{"base_url": "https://shop.example.com", "consumer_key": "ck_…", "consumer_secret": "cs_…",
+/// "per_page": 100, "timeout_ms": 30000}`; `per_page` and `timeout_ms` are optional, unknown
+/// fields are refused.
+#[derive(Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[schemars(crate = "tributary_connector::schemars")]
+#[serde(deny_unknown_fields)]
 pub struct WooSettings {
     /// The WordPress site (https; http only for loopback hosts, because WooCommerce accepts
-    /// Basic auth only over TLS and the secret would otherwise cross the network in clear).
-    /// A path prefix (WordPress in a subdirectory) is kept: `{base_url}/wp-json/wc/v3/...`.
-    pub base_url: Url,
-    /// The REST API consumer key (`ck_…`), sent as the Basic auth user name.
-    pub consumer_key: Credential,
-    /// The REST API consumer secret (`cs_…`), sent as the Basic auth password.
-    pub consumer_secret: Credential,
-    /// Records per page, 1 to 100.
+    /// Basic auth only over TLS and the secret would otherwise cross the network in clear), with
+    /// no query or fragment. A path prefix (WordPress in a subdirectory) is kept:
+    /// `{base_url}/wp-json/wc/v3/...`.
+    pub base_url: String,
+    /// The REST API consumer key (`ck_…`), sent as the Basic auth user name. A secret: never
+    /// in `Debug`, logs or errors.
+    pub consumer_key: String,
+    /// The REST API consumer secret (`cs_…`), sent as the Basic auth password. A secret: never
+    /// in `Debug`, logs or errors.
+    pub consumer_secret: String,
+    /// Records per page, 1 to 100 (above it the API answers 400).
+    #[serde(default = "default_per_page")]
+    #[schemars(range(min = 1, max = 100))]
     pub per_page: u32,
-    /// Total time allowed for one request, connect and body included.
-    pub timeout: Duration,
-}
-
-impl fmt::Debug for WooSettings {
-    /// Redacts the credentials and any user info or secret query value in the base URL.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WooSettings")
-            .field("base_url", &redact_url(&self.base_url).as_str())
-            .field("consumer_key", &self.consumer_key)
-            .field("consumer_secret", &self.consumer_secret)
-            .field("per_page", &self.per_page)
-            .field("timeout", &self.timeout)
-            .finish()
-    }
-}
-
-/// The JSON shape, before validation. Each field's deserializer prefixes errors with the
-/// field's name, because serde's own type errors do not say which field they are about.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSettings {
-    #[serde(deserialize_with = "base_url_field")]
-    base_url: String,
-    #[serde(deserialize_with = "consumer_key_field")]
-    consumer_key: String,
-    #[serde(deserialize_with = "consumer_secret_field")]
-    consumer_secret: String,
-    #[serde(default = "default_per_page", deserialize_with = "per_page_field")]
-    per_page: u32,
-    #[serde(default = "default_timeout_ms", deserialize_with = "timeout_ms_field")]
-    timeout_ms: u64,
+    /// Total time allowed for one request, connect and body included, in milliseconds
+    /// (1 to 300000, five minutes).
+    #[serde(default = "default_timeout_ms")]
+    #[schemars(range(min = 1, max = 300_000))]
+    pub timeout_ms: u64,
 }
 
 fn default_per_page() -> u32 {
@@ -114,48 +95,28 @@ fn default_timeout_ms() -> u64 {
     DEFAULT_TIMEOUT.as_millis() as u64
 }
 
-fn named<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    deserializer: D,
-    field: &str,
-) -> Result<T, D::Error> {
-    T::deserialize(deserializer)
-        .map_err(|error| D::Error::custom(format_args!("field `{field}`: {error}")))
-}
-
-/// A credential of the wrong JSON type: say so without echoing the value serde saw.
-fn secret_named<'de, D: Deserializer<'de>>(
-    deserializer: D,
-    field: &str,
-) -> Result<String, D::Error> {
-    String::deserialize(deserializer)
-        .map_err(|_| D::Error::custom(format_args!("field `{field}`: must be a string")))
-}
-
-fn base_url_field<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    named(deserializer, "base_url")
-}
-
-fn consumer_key_field<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    secret_named(deserializer, "consumer_key")
-}
-
-fn consumer_secret_field<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    secret_named(deserializer, "consumer_secret")
-}
-
-fn per_page_field<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
-    named(deserializer, "per_page")
-}
-
-fn timeout_ms_field<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
-    named(deserializer, "timeout_ms")
-}
-
-fn config_error(message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        kind: crate::KIND.to_owned(),
-        message: message.into(),
+impl fmt::Debug for WooSettings {
+    /// Redacts the credentials and any user info or secret query value in the base URL.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let base_url = match Url::parse(&self.base_url) {
+            Ok(url) => redact_url(&url),
+            Err(_) => "[not a URL]".to_owned(),
+        };
+        f.debug_struct("WooSettings")
+            .field("base_url", &base_url)
+            .field("consumer_key", &"[REDACTED]")
+            .field("consumer_secret", &"[REDACTED]")
+            .field("per_page", &self.per_page)
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
     }
+}
+
+/// What [`WooSettings::check`] makes of the strings: a usable URL and two credentials.
+pub(crate) struct Checked {
+    pub base_url: Url,
+    pub consumer_key: Credential,
+    pub consumer_secret: Credential,
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -169,65 +130,53 @@ fn is_loopback(url: &Url) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-impl WooSettings {
-    /// Parses and validates settings from JSON. Every error names the field at fault and none
-    /// repeats a credential.
-    pub fn from_json(settings: &serde_json::Value) -> Result<Self, ConfigError> {
-        if !settings.is_object() {
-            return Err(config_error(
-                "settings must be a JSON object such as {\"base_url\": \"https://shop.example.com\", \"consumer_key\": \"ck_…\", \"consumer_secret\": \"cs_…\"}",
-            ));
-        }
-        let raw =
-            RawSettings::deserialize(settings).map_err(|error| config_error(error.to_string()))?;
+/// Every reason `text` is not a usable store URL, with its path; none repeats the URL.
+fn base_url(text: &str) -> Result<Url, Vec<String>> {
+    let url =
+        Url::parse(text).map_err(|error| vec![format!("$.base_url: not a valid URL ({error})")])?;
+    let mut problems = Vec::new();
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => problems.push(
+            "$.base_url: must be https (WooCommerce accepts Basic auth only over TLS; http is allowed for localhost only)"
+                .to_owned(),
+        ),
+        other => problems.push(format!("$.base_url: must be an https URL, not `{other}:`")),
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        problems.push("$.base_url: must not have a query or a fragment".to_owned());
+    }
+    if problems.is_empty() {
+        Ok(url)
+    } else {
+        Err(problems)
+    }
+}
 
-        let base_url = Url::parse(&raw.base_url).map_err(|error| {
-            config_error(format!("field `base_url`: not a valid URL ({error})"))
-        })?;
-        match base_url.scheme() {
-            "https" => {}
-            "http" if is_loopback(&base_url) => {}
-            "http" => {
-                return Err(config_error(
-                    "field `base_url`: must be https (WooCommerce accepts Basic auth only over TLS; http is allowed for localhost only)",
-                ))
-            }
-            other => {
-                return Err(config_error(format!(
-                    "field `base_url`: must be an https URL, not `{other}:`"
-                )))
-            }
+impl WooSettings {
+    /// The rules the schema cannot say: every one these settings break, with its path. No
+    /// message repeats a credential or the URL.
+    pub(crate) fn check(&self) -> Result<Checked, Vec<String>> {
+        let mut problems = Vec::new();
+        let base_url = base_url(&self.base_url).map_err(|found| problems.extend(found));
+        let consumer_key = Credential::new(self.consumer_key.as_str(), "ck_")
+            .map_err(|why| problems.push(format!("$.consumer_key: {why}")));
+        let consumer_secret = Credential::new(self.consumer_secret.as_str(), "cs_")
+            .map_err(|why| problems.push(format!("$.consumer_secret: {why}")));
+        match (base_url, consumer_key, consumer_secret) {
+            (Ok(base_url), Ok(consumer_key), Ok(consumer_secret)) => Ok(Checked {
+                base_url,
+                consumer_key,
+                consumer_secret,
+            }),
+            _ => Err(problems),
         }
-        if base_url.query().is_some() || base_url.fragment().is_some() {
-            return Err(config_error(
-                "field `base_url`: must not have a query or a fragment",
-            ));
-        }
-        let consumer_key = Credential::new(raw.consumer_key, "ck_")
-            .map_err(|why| config_error(format!("field `consumer_key`: {why}")))?;
-        let consumer_secret = Credential::new(raw.consumer_secret, "cs_")
-            .map_err(|why| config_error(format!("field `consumer_secret`: {why}")))?;
-        if !(1..=MAX_PER_PAGE).contains(&raw.per_page) {
-            return Err(config_error(format!(
-                "field `per_page`: must be from 1 to {MAX_PER_PAGE}, got {}",
-                raw.per_page
-            )));
-        }
-        let timeout = Duration::from_millis(raw.timeout_ms);
-        if timeout.is_zero() || timeout > MAX_TIMEOUT {
-            return Err(config_error(format!(
-                "field `timeout_ms`: must be from 1 to {}, got {}",
-                MAX_TIMEOUT.as_millis(),
-                raw.timeout_ms
-            )));
-        }
-        Ok(Self {
-            base_url,
-            consumer_key,
-            consumer_secret,
-            per_page: raw.per_page,
-            timeout,
-        })
+    }
+
+    /// The request timeout.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
     }
 }
 
@@ -249,27 +198,39 @@ mod tests {
         settings
     }
 
+    fn settings(settings: serde_json::Value) -> WooSettings {
+        serde_json::from_value(settings).unwrap()
+    }
+
+    fn builds(settings: serde_json::Value) -> bool {
+        (crate::spec().build)(&settings).is_ok()
+    }
+
+    /// The message of building a connector from `settings`, which must fail.
     fn error(settings: serde_json::Value) -> String {
-        let error = WooSettings::from_json(&settings).unwrap_err();
+        let error = (crate::spec().build)(&settings).unwrap_err();
         assert_eq!(error.kind, "woocommerce");
         error.message
     }
 
     #[test]
     fn defaults_fill_page_size_and_timeout() {
-        let settings = WooSettings::from_json(&valid()).unwrap();
-        assert_eq!(settings.per_page, 100);
-        assert_eq!(settings.timeout, Duration::from_secs(30));
-        assert_eq!(settings.consumer_key.expose_secret(), KEY);
-        let settings = WooSettings::from_json(&json!({
+        let defaults = settings(valid());
+        assert_eq!(defaults.per_page, 100);
+        assert_eq!(defaults.timeout(), Duration::from_secs(30));
+        let checked = defaults.check().unwrap();
+        assert_eq!(checked.consumer_key.expose_secret(), KEY);
+        assert_eq!(checked.consumer_secret.expose_secret(), SECRET);
+        let set = settings(json!({
             "base_url": "http://127.0.0.1:8080/blog/", "consumer_key": KEY,
             "consumer_secret": SECRET, "per_page": 7, "timeout_ms": 1500
-        }))
-        .unwrap();
-        assert_eq!(settings.per_page, 7);
-        assert_eq!(settings.timeout, Duration::from_millis(1500));
-        assert!(WooSettings::from_json(&with("base_url", json!("http://localhost:80"))).is_ok());
-        assert!(WooSettings::from_json(&with("base_url", json!("http://[::1]:80"))).is_ok());
+        }));
+        assert_eq!(set.per_page, 7);
+        assert_eq!(set.timeout(), Duration::from_millis(1500));
+        assert!(set.check().is_ok());
+        assert!(builds(valid()));
+        assert!(builds(with("base_url", json!("http://localhost:80"))));
+        assert!(builds(with("base_url", json!("http://[::1]:80"))));
     }
 
     #[test]
@@ -277,64 +238,105 @@ mod tests {
         let mut missing_key = valid();
         missing_key.as_object_mut().unwrap().remove("consumer_key");
         let cases = [
-            (missing_key, "`consumer_key`"),
-            (with("base_url", json!(5)), "field `base_url`: invalid type"),
+            (missing_key, "$.consumer_key: missing (required)"),
+            (
+                with("base_url", json!(5)),
+                "$.base_url: expected string, found integer 5",
+            ),
             (
                 with("base_url", json!("not a url")),
-                "field `base_url`: not a valid URL",
+                "$.base_url: not a valid URL",
             ),
             (
                 with("base_url", json!("ftp://x.example")),
-                "field `base_url`: must be an https URL",
+                "$.base_url: must be an https URL",
             ),
             (
                 with("base_url", json!("http://shop.example.com")),
-                "field `base_url`: must be https",
+                "$.base_url: must be https",
             ),
             (
                 with("base_url", json!("https://x.example/?a=b")),
-                "field `base_url`: must not have a query",
+                "$.base_url: must not have a query",
             ),
             (
                 with("consumer_key", json!("cs_abc")),
-                "field `consumer_key`: must be a WooCommerce consumer key",
+                "$.consumer_key: must be a WooCommerce consumer key",
             ),
             (
                 with("consumer_key", json!(12)),
-                "field `consumer_key`: must be a string",
+                "$.consumer_key: expected string, found integer 12",
             ),
             (
                 with("consumer_secret", json!("ck_abc")),
-                "field `consumer_secret`: must be a WooCommerce consumer secret",
+                "$.consumer_secret: must be a WooCommerce consumer secret",
             ),
             (
                 with("consumer_secret", json!("cs_abc\n")),
-                "field `consumer_secret`: must be printable ASCII",
+                "$.consumer_secret: must be printable ASCII",
             ),
             (
                 with("per_page", json!(0)),
-                "field `per_page`: must be from 1 to 100, got 0",
+                "$.per_page: 0 is below the minimum 1",
             ),
             (
                 with("per_page", json!(101)),
-                "field `per_page`: must be from 1 to 100, got 101",
+                "$.per_page: 101 is above the maximum 100",
             ),
             (
                 with("per_page", json!("ten")),
-                "field `per_page`: invalid type",
+                "$.per_page: expected integer, found a string",
             ),
             (
                 with("timeout_ms", json!(0)),
-                "field `timeout_ms`: must be from 1",
+                "$.timeout_ms: 0 is below the minimum 1",
             ),
-            (with("timeout_ms", json!(-1)), "field `timeout_ms`"),
-            (with("perpage", json!(3)), "unknown field `perpage`"),
+            (
+                with("timeout_ms", json!(300_001)),
+                "$.timeout_ms: 300001 is above the maximum 300000",
+            ),
+            (
+                with("timeout_ms", json!(-1)),
+                "$.timeout_ms: -1 is below the minimum 1",
+            ),
+            (with("perpage", json!(3)), "$.perpage: unknown field"),
         ];
         for (settings, expected) in cases {
             let message = error(settings.clone());
             assert!(message.contains(expected), "{settings}: {message}");
         }
-        assert!(error(json!("https://x")).contains("JSON object"));
+        assert!(error(json!("https://x")).contains("$: expected object"));
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_with_its_path() {
+        // Three fields the schema refuses: all three, each with its path.
+        let mut settings = with("per_page", json!(0));
+        settings["timeout_ms"] = json!("soon");
+        settings["consumer_secret"] = json!(["cs_secret_in_a_list"]);
+        let message = error(settings);
+        for expected in [
+            "$.per_page: 0 is below the minimum 1",
+            "$.timeout_ms: expected integer, found a string",
+            "$.consumer_secret: expected string, found an array",
+        ] {
+            assert!(message.contains(expected), "{expected:?} in {message}");
+        }
+        assert!(!message.contains("secret_in_a_list"), "{message}");
+
+        // Three fields the schema accepts but `check` refuses: all three too.
+        let mut settings = with("base_url", json!("http://shop.example.com/?a=b"));
+        settings["consumer_key"] = json!("cs_not_a_key_but_secret");
+        settings["consumer_secret"] = json!("cs_has a space");
+        let message = error(settings);
+        for expected in [
+            "$.base_url: must be https",
+            "$.base_url: must not have a query",
+            "$.consumer_key: must be a WooCommerce consumer key",
+            "$.consumer_secret: must be printable ASCII",
+        ] {
+            assert!(message.contains(expected), "{expected:?} in {message}");
+        }
     }
 
     #[test]
@@ -343,6 +345,8 @@ mod tests {
             with("consumer_key", json!("cs_not_a_key_but_secret")),
             with("consumer_secret", json!("ck_secret_value_here")),
             with("consumer_secret", json!("cs_has a space")),
+            with("consumer_key", json!({"value": "not_a_key_but_secret"})),
+            with("consumer_secret", json!(["secret_value_here"])),
         ] {
             let message = error(settings);
             for secret in ["not_a_key_but_secret", "secret_value_here", "has a space"] {
@@ -353,12 +357,16 @@ mod tests {
 
     #[test]
     fn debug_redacts_credentials_and_url_passwords() {
-        let settings = WooSettings::from_json(&with(
+        let settings = settings(with(
+            "base_url",
+            json!("https://admin:hunter2@shop.example.com/"),
+        ));
+        let connector = (crate::spec().build)(&with(
             "base_url",
             json!("https://admin:hunter2@shop.example.com/"),
         ))
         .unwrap();
-        let debug = format!("{settings:?}");
+        let debug = format!("{settings:?} {connector:?}");
         for secret in [KEY, SECRET, &KEY[3..], &SECRET[3..], "hunter2", "admin"] {
             assert!(!debug.contains(secret), "{debug}");
         }

@@ -1,10 +1,12 @@
 //! The three WooCommerce collections this connector pulls, and how each is listed: which
 //! `orderby` it supports and whether the API can filter it by modification time.
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// A WooCommerce collection under `/wp-json/wc/v3/`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A WooCommerce collection under `/wp-json/wc/v3/`; in cursors, its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum WooStream {
     /// `GET /wp-json/wc/v3/orders`: orders of every status.
     Orders,

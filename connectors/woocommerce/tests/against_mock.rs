@@ -254,7 +254,9 @@ async fn records_modified_during_pagination_neither_skip_nor_repeat_others() {
 #[tokio::test]
 async fn a_page_past_the_end_is_an_empty_last_page() {
     let store = TestStore::start(10).await;
-    let cursor = Cursor::new("v1/customers/..2000000000//99/");
+    let cursor = Cursor::new(
+        r#"t1:{"stream":"customers","from":null,"to":2000000000,"after":null,"page":99,"seen":[]}"#,
+    );
     let page = store
         .pull_page(WooStream::Customers, Some(&cursor), Window::default())
         .await
@@ -408,4 +410,31 @@ async fn unknown_streams_are_config_errors_and_streams_are_listed() {
         .await
         .unwrap_err();
     assert_eq!(error.class(), ErrorClass::Config);
+}
+
+#[tokio::test]
+async fn foreign_or_garbage_cursors_are_cursor_invalid() {
+    let store = TestStore::start(10).await;
+    let orders = store
+        .pull_page(WooStream::Orders, None, Window::default())
+        .await
+        .unwrap()
+        .next_cursor
+        .unwrap();
+    assert!(orders.as_str().starts_with("t1:{"), "{orders:?}");
+    for (stream, cursor) in [
+        // Another stream's cursor.
+        (WooStream::Products, orders.clone()),
+        // The pre-typed layout, other versions and garbage.
+        (WooStream::Orders, Cursor::new("v1/orders/..2000000000//1/")),
+        (WooStream::Orders, Cursor::new("t2:{}")),
+        (WooStream::Orders, Cursor::new("t1:{\"page\":1}")),
+        (WooStream::Orders, Cursor::new("3")),
+    ] {
+        let error = store
+            .pull_page(stream, Some(&cursor), Window::default())
+            .await
+            .unwrap_err();
+        assert_eq!(error.class(), ErrorClass::CursorInvalid, "{cursor:?}");
+    }
 }
