@@ -475,7 +475,8 @@ pub fn parse_json_body<T: DeserializeOwned>(
 
 /// A request that got no complete HTTP answer: connect refused, timeout, reset mid-body.
 /// Worth retrying. The URL is stripped from reqwest's message, so no credential reaches logs.
-fn transport_error(described: &str, error: reqwest::Error) -> ConnectorError {
+/// Public for connectors that must drive reqwest themselves (GraphQL errors in 200s).
+pub fn transport_error(described: &str, error: reqwest::Error) -> ConnectorError {
     let happened = if error.is_timeout() {
         "timed out"
     } else if error.is_connect() {

@@ -33,8 +33,9 @@ mod retry_after;
 
 pub use classify::{class_for_status, classify, Classifier, ErrorResponse, MAX_SNIPPET_CHARS};
 pub use client::{
-    parse_json_body, with_context, BuildError, BytesResponse, HttpClient, HttpClientBuilder,
-    JsonResponse, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT,
+    parse_json_body, transport_error, with_context, BuildError, BytesResponse, HttpClient,
+    HttpClientBuilder, JsonResponse, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_TIMEOUT,
 };
 pub use link::{links, next_link, parse_link_header, Link};
 pub use paginate::{

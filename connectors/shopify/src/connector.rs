@@ -115,14 +115,14 @@ impl ShopifyConnector {
             .json(&serde_json::json!({ "query": document, "variables": variables }))
             .send()
             .await
-            .map_err(|error| transport_error(what, error))?;
+            .map_err(|error| tributary_connector_http::transport_error(what, error))?;
         let status = response.status();
         // Shopify sends `Retry-After: 2.0`; the shared parser accepts fractions and dates.
         let retry_after = tributary_connector_http::retry_after(response.headers(), Utc::now());
         let body = response
             .bytes()
             .await
-            .map_err(|error| transport_error(what, error))?;
+            .map_err(|error| tributary_connector_http::transport_error(what, error))?;
         read_response(status, retry_after, &body, what)
     }
 }
@@ -134,32 +134,6 @@ fn known_stream(stream: &StreamName) -> Result<ShopifyStream, ConnectorError> {
             "unknown stream `{stream}`; the shopify connector has orders, products and customers"
         ),
     })
-}
-
-/// A request that got no HTTP answer: connect refused, timeout, reset mid-body. Worth retrying.
-/// The URL is stripped from reqwest's message; headers (the token) never appear in it.
-fn transport_error(what: &str, error: reqwest::Error) -> ConnectorError {
-    let happened = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "could not connect"
-    } else if error.is_body() || error.is_decode() {
-        "failed while reading the body"
-    } else {
-        "failed"
-    };
-    let error = error.without_url();
-    let mut message = format!("{what}: request {happened}: {error}");
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    ConnectorError::Transient {
-        status: None,
-        message,
-    }
 }
 
 #[async_trait]
