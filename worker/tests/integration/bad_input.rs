@@ -128,3 +128,24 @@ async fn a_redelivered_malformed_message_is_stored_once() {
     assert_eq!(app.work_queue_ready().await, 0);
     assert_eq!(app.scalar_i64("SELECT count(*) FROM dead_letters").await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unroutable_publish_is_an_error_not_silence() {
+    let app = TestApp::new(ShopConfig::with_volume(0, 0, 0)).await;
+    // No work queue is bound for this connector kind: `mandatory` returns the message.
+    let error = app
+        .publisher
+        .publish_raw(
+            &app.topology.work_exchange(),
+            "no-such-connector",
+            b"{}",
+            BasicProperties::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, tributary_broker::PublishError::Unroutable { .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("unroutable"), "{error}");
+}
