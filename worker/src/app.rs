@@ -5,7 +5,6 @@
 use crate::acker::{self, Settle};
 use crate::config::Settings;
 use crate::handler::{Handler, Incoming, Outcome, Source};
-use crate::http::{self, Health};
 use crate::pull::Budget;
 use crate::telemetry;
 use anyhow::{bail, Context};
@@ -21,6 +20,7 @@ use tributary_broker::lapin::options::{BasicCancelOptions, BasicConsumeOptions, 
 use tributary_broker::lapin::types::FieldTable;
 use tributary_broker::{Publisher, Topology, TopologyError};
 use tributary_connector::ConnectorKind;
+use tributary_runtime::ops_http::{self, Health};
 use tributary_store::Ledger;
 
 /// A built worker, ready to run.
@@ -174,14 +174,14 @@ impl Worker {
             let _ = stop_sender.send(true);
         });
         let mut http_stop = stop.clone();
-        let server = axum::serve(self.listener, http::app(Arc::clone(&self.health)))
+        let server = axum::serve(self.listener, ops_http::router(Arc::clone(&self.health)))
             .with_graceful_shutdown(async move {
                 let _ = http_stop.wait_for(|stopped| *stopped).await;
             });
         let server = tokio::spawn(async move { server.await });
 
         let archiver = self.settings.worker.archive_dead_letters.then(|| {
-            tokio::spawn(crate::archiver::run(
+            tokio::spawn(tributary_runtime::archiver::run(
                 self.settings.amqp.url.expose().to_owned(),
                 self.handler.worker_name.clone(),
                 self.handler.topology.clone(),
@@ -196,7 +196,7 @@ impl Worker {
                 Ok(()) => break Ok(()),
                 Err(SessionError::Fatal(error)) => break Err(error),
                 Err(SessionError::Lost(error)) => {
-                    self.health.set_consuming(false);
+                    self.health.set_broker_ready(false);
                     tracing::error!(error = %format!("{error:#}"), delay_ms = reconnect_delay.as_millis() as u64,
                         "lost the broker; reconnecting");
                     tokio::select! {
@@ -207,7 +207,7 @@ impl Worker {
                 }
             }
         };
-        self.health.set_consuming(false);
+        self.health.set_broker_ready(false);
         self.handler.publisher.close().await;
         if let Some(archiver) = archiver {
             // A fatal error ends the loop without a stop signal: stop the archiver too.
@@ -243,12 +243,7 @@ pub fn topology(settings: &Settings, kinds: &[&str]) -> anyhow::Result<Topology>
         .iter()
         .map(|kind| ConnectorKind::new(*kind))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Topology::new(
-        settings.amqp.prefix.clone(),
-        connectors,
-        &settings.retry_delays(),
-        settings.amqp.delivery_limit,
-    ))
+    Ok(settings.amqp.topology(connectors)?)
 }
 
 async fn declare(
@@ -315,7 +310,7 @@ async fn consume(
         );
     }
     let mut deliveries = futures_util::stream::select_all(streams);
-    health.set_consuming(true);
+    health.set_broker_ready(true);
     tracing::info!(worker = %handler.worker_name, queues = consumer_tags.len(), "consuming");
 
     let (settle_sender, settle_receiver) = mpsc::unbounded_channel();
@@ -406,7 +401,7 @@ async fn consume(
     tokio::time::sleep(ACK_SETTLE_PAUSE).await;
     let _ = channel.close(200, "worker stopping".into()).await;
     let _ = connection.close(200, "worker stopping".into()).await;
-    health.set_consuming(false);
+    health.set_broker_ready(false);
     telemetry::in_flight(0);
     session_end
 }

@@ -1,38 +1,18 @@
 //! Worker configuration: defaults, then an optional TOML file, then `TRIBUTARY_` environment
-//! variables (`__` separates levels: `TRIBUTARY_AMQP__URL`). Every field is documented here;
-//! unknown fields are refused so a typo is an error, not a silently ignored setting.
+//! variables (`__` separates levels: `TRIBUTARY_AMQP__URL`). The worker's own sections
+//! (`worker`, `http`, `sources`) are documented here, the shared ones (`amqp`, `database`,
+//! `log`) in `tributary_runtime::config`; unknown fields are refused so a typo is an error, not
+//! a silently ignored setting.
 
-use figment::providers::{Env, Format, Serialized, Toml};
-use figment::Figment;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
 
-/// A secret setting (a URL with a password, a token). Its `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself. Call only where it is used, never to log it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+// The sections every process shares are defined once, in the runtime crate.
+pub use tributary_runtime::config::{
+    parse_duration, AmqpSettings, DatabaseSettings, LogFormat, LogSettings, Secret,
+};
 
 /// Everything the worker can be told.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -86,6 +66,10 @@ pub struct WorkerSettings {
     /// Also drain the broker's dead queue into the `dead_letters` table (any number of
     /// processes may do it; each letter is stored once).
     pub archive_dead_letters: bool,
+    /// Seconds before a job of a paused source (see `source_pauses`) is looked at again. It
+    /// waits in the shortest retry tier at least this long, spending no attempt; resuming the
+    /// source takes effect within about this long.
+    pub paused_recheck_seconds: u64,
 }
 
 impl Default for WorkerSettings {
@@ -104,80 +88,7 @@ impl Default for WorkerSettings {
             breaker_cooldown_seconds: 30,
             breaker_max_cooldown_seconds: 600,
             archive_dead_letters: true,
-        }
-    }
-}
-
-/// The RabbitMQ broker and the topology on it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AmqpSettings {
-    /// `amqp://` or `amqps://` URL (TLS with `amqps`). Holds the password: never logged.
-    pub url: Secret,
-    /// Prefix of every exchange and queue name.
-    pub prefix: String,
-    /// Deliveries of one message before the broker dead-letters it (crash-loop guard).
-    pub delivery_limit: u32,
-    /// Delays of the retry tiers, e.g. `["5s", "30s", "2m", "10m", "1h"]`.
-    pub retry_tiers: Vec<String>,
-    /// The management API (used by queue-admin and `status`), e.g. `http://127.0.0.1:15672`.
-    pub management_url: Option<String>,
-    /// Management API user.
-    pub management_user: Option<String>,
-    /// Management API password.
-    pub management_password: Option<Secret>,
-}
-
-impl Default for AmqpSettings {
-    fn default() -> Self {
-        Self {
-            url: Secret::new("amqp://127.0.0.1:5672/%2f"),
-            prefix: "tributary".into(),
-            delivery_limit: 20,
-            retry_tiers: ["5s", "30s", "2m", "10m", "1h"].map(String::from).to_vec(),
-            management_url: None,
-            management_user: None,
-            management_password: None,
-        }
-    }
-}
-
-/// The PostgreSQL database.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DatabaseSettings {
-    /// `postgres://` URL. Holds the password: never logged.
-    pub url: Secret,
-    /// Connections in this process's pool.
-    pub max_connections: usize,
-    /// Apply pending migrations at start-up (under an advisory lock).
-    pub migrate_on_start: bool,
-    /// Extra CA certificates (PEM) to trust for TLS, besides the system roots. TLS itself is
-    /// chosen by the URL's `sslmode` (`disable`, `prefer` (default), `require`).
-    pub ca_file: Option<std::path::PathBuf>,
-}
-
-impl DatabaseSettings {
-    /// Opens the pool these settings describe.
-    pub fn store(
-        &self,
-        max_connections: usize,
-    ) -> Result<tributary_store::Store, tributary_store::StoreError> {
-        tributary_store::Store::connect_with_ca(
-            self.url.expose(),
-            max_connections,
-            self.ca_file.as_deref(),
-        )
-    }
-}
-
-impl Default for DatabaseSettings {
-    fn default() -> Self {
-        Self {
-            url: Secret::new("postgres://tributary@127.0.0.1:5432/tributary"),
-            max_connections: 16,
-            migrate_on_start: true,
-            ca_file: None,
+            paused_recheck_seconds: 30,
         }
     }
 }
@@ -196,36 +107,6 @@ impl Default for HttpSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
         }
     }
-}
-
-/// Logging.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogSettings {
-    /// `text` for people, `json` for production log pipelines.
-    pub format: LogFormat,
-    /// A `tracing` filter, e.g. `info` or `info,tributary_worker=debug`.
-    pub filter: String,
-}
-
-impl Default for LogSettings {
-    fn default() -> Self {
-        Self {
-            format: LogFormat::Text,
-            // The database driver and the migration runner are chatty at info.
-            filter: "info,tokio_postgres=warn,refinery_core=warn".into(),
-        }
-    }
-}
-
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
 }
 
 /// One configured source instance.
@@ -259,18 +140,7 @@ const SECTIONS: [&str; 6] = ["worker", "amqp", "database", "http", "log", "sourc
 impl Settings {
     /// Loads defaults, then `file` if given, then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
-        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
-        if let Some(file) = file {
-            figment = figment.merge(Toml::file_exact(file));
-        }
-        figment
-            .merge(Env::prefixed("TRIBUTARY_").split("__").filter(|key| {
-                // The key is not lowercased yet at this point.
-                let section = key.as_str().split('.').next().unwrap_or("");
-                SECTIONS
-                    .iter()
-                    .any(|known| known.eq_ignore_ascii_case(section))
-            }))
+        tributary_runtime::config::layered(Settings::default(), file, &SECTIONS)
             .extract()
             .map_err(Box::new)
     }
@@ -297,25 +167,6 @@ impl Settings {
         if self.worker.max_message_bytes < 1024 {
             problems.push("worker.max_message_bytes: must be at least 1024".to_owned());
         }
-        if self.amqp.retry_tiers.is_empty() {
-            problems.push("amqp.retry_tiers: at least one tier is required".to_owned());
-        }
-        for (index, tier) in self.amqp.retry_tiers.iter().enumerate() {
-            if let Err(error) = parse_duration(tier) {
-                problems.push(format!("amqp.retry_tiers[{index}]: {error}"));
-            }
-        }
-        if self.amqp.delivery_limit == 0 {
-            problems.push("amqp.delivery_limit: must be at least 1".to_owned());
-        }
-        let url = self.amqp.url.expose();
-        if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
-            problems.push("amqp.url: must start with amqp:// or amqps://".to_owned());
-        }
-        let url = self.database.url.expose();
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            problems.push("database.url: must start with postgres:// or postgresql://".to_owned());
-        }
         if self.worker.breaker_failure_threshold == 0 {
             problems.push("worker.breaker_failure_threshold: must be at least 1".to_owned());
         }
@@ -331,61 +182,18 @@ impl Settings {
                 }
             }
         }
-        if self.database.max_connections == 0 {
-            problems.push("database.max_connections: must be at least 1".to_owned());
+        if self.worker.paused_recheck_seconds == 0 {
+            problems.push("worker.paused_recheck_seconds: must be at least 1".to_owned());
         }
+        problems.extend(self.amqp.problems());
+        problems.extend(self.database.problems());
         problems
     }
-
-    /// The retry tier delays (call after [`Settings::validate`] passed).
-    pub fn retry_delays(&self) -> Vec<Duration> {
-        self.amqp
-            .retry_tiers
-            .iter()
-            .filter_map(|tier| parse_duration(tier).ok())
-            .collect()
-    }
-}
-
-/// Parses `250ms`, `5s`, `2m`, `1h`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("{text:?} has no unit; use ms, s, m or h (e.g. \"30s\")"))?;
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} does not start with a whole number"))?;
-    let duration = match unit {
-        "ms" => Duration::from_millis(number),
-        "s" => Duration::from_secs(number),
-        "m" => Duration::from_secs(number * 60),
-        "h" => Duration::from_secs(number * 3600),
-        _ => {
-            return Err(format!(
-                "{text:?} has unknown unit {unit:?}; use ms, s, m or h"
-            ))
-        }
-    };
-    if duration.is_zero() {
-        return Err(format!("{text:?} must be longer than zero"));
-    }
-    Ok(duration)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_parse_with_units_and_refuse_garbage() {
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("5").unwrap_err().contains("no unit"));
-        assert!(parse_duration("5d").unwrap_err().contains("unknown unit"));
-        assert!(parse_duration("0s").is_err());
-    }
 
     #[test]
     fn secrets_never_show_in_debug() {
@@ -401,12 +209,24 @@ mod tests {
         let mut settings = Settings::default();
         settings.worker.concurrency = 100;
         settings.worker.prefetch = 10;
+        settings.worker.paused_recheck_seconds = 0;
         settings.amqp.retry_tiers = vec!["5s".into(), "soon".into()];
         settings.amqp.url = Secret::new("http://x");
+        settings.database.max_connections = 0;
         let problems = settings.validate().join("\n");
         assert!(problems.contains("worker.prefetch"), "{problems}");
+        assert!(
+            problems.contains("worker.paused_recheck_seconds"),
+            "{problems}"
+        );
         assert!(problems.contains("amqp.retry_tiers[1]"), "{problems}");
         assert!(problems.contains("amqp.url"), "{problems}");
+        assert!(problems.contains("database.max_connections"), "{problems}");
+    }
+
+    #[test]
+    fn the_defaults_are_valid() {
+        assert_eq!(Settings::default().validate(), Vec::<String>::new());
     }
 
     #[test]

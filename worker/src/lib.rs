@@ -3,18 +3,18 @@
 //!
 //! Code map: [`config`] (settings), [`app`] (build, consume loop, shutdown), [`handler`] (one
 //! delivery → one [`handler::Outcome`]), [`pull`] (the page loop), [`acker`] (batched settling),
-//! [`http`] (health, metrics), [`telemetry`] (logs + metrics), [`connectors`] (the registry),
-//! [`enqueue`] and [`demo`] (publishing jobs from the CLI).
+//! [`telemetry`] (logs + metrics), [`connectors`] (the registry), [`enqueue`] and [`demo`]
+//! (publishing jobs from the CLI). What every process shares (the `amqp`, `database` and `log`
+//! settings, logging and the metrics recorder, the health endpoints, the dead-letter archiver)
+//! is in `tributary_runtime`.
 
 pub mod acker;
 pub mod app;
-pub mod archiver;
 pub mod config;
 pub mod connectors;
 pub mod demo;
 pub mod enqueue;
 pub mod handler;
-pub mod http;
 pub mod limits;
 pub mod pull;
 pub mod telemetry;

@@ -2,6 +2,10 @@
 //! broker dead-lettered (a job that crashed its worker past the delivery limit, a rejected
 //! message) land next to the ones workers decided, with a reason. Acknowledges a letter only
 //! after its row is committed; a redelivered letter bumps the row's `deliveries`.
+//!
+//! Any number of processes may run it at once (every worker does, by default): a letter is
+//! stored once, whoever takes it. Knows no connector: the kinds it may name in a metric label
+//! come from the topology.
 
 use crate::telemetry;
 use anyhow::Context;
@@ -19,7 +23,11 @@ use tributary_store::{NewDeadLetter, Store};
 /// Letters taken from the dead queue at once.
 const PREFETCH: u16 = 64;
 
-/// Runs until `stop` turns true, reconnecting with backoff when the broker goes away.
+/// After a letter could not be stored, wait this long before handing it back to the broker.
+const STORE_FAILURE_PAUSE: Duration = Duration::from_secs(1);
+
+/// Runs until `stop` turns true, reconnecting with backoff when the broker goes away. `name`
+/// names the process in the broker's connection and consumer lists.
 pub async fn run(
     amqp_url: String,
     name: String,
@@ -33,7 +41,7 @@ pub async fn run(
         match session {
             Ok(()) => return,
             Err(error) => {
-                tracing::warn!(error = %format!("{error:#}"), "dead-letter archiver lost the broker; reconnecting");
+                telemetry::archiver_disconnected(&error);
                 tokio::select! {
                     _ = stop.wait_for(|stopped| *stopped) => return,
                     _ = tokio::time::sleep(delay) => {}
@@ -94,8 +102,9 @@ async fn archive(
                     .await?;
             }
             Err(error) => {
-                tracing::error!(%error, "cannot archive a dead letter; handing it back");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                telemetry::archive_failed(&error);
+                // Not a hot loop while the database is down: the letter comes straight back.
+                tokio::time::sleep(STORE_FAILURE_PAUSE).await;
                 channel
                     .basic_nack(
                         delivery.delivery_tag,
@@ -197,5 +206,86 @@ fn describe(
         class,
         reason,
         connector_label,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tributary_broker::lapin::types::{AMQPValue, FieldTable, LongString};
+    use tributary_broker::lapin::BasicProperties;
+    use tributary_connector::{ConnectorKind, SourceId, StreamName, TenantId, Window};
+
+    fn dead(reason: Option<&str>) -> BasicProperties {
+        let mut headers = FieldTable::default();
+        if let Some(reason) = reason {
+            headers.insert(
+                "x-first-death-reason".into(),
+                AMQPValue::LongString(LongString::from(reason)),
+            );
+        }
+        headers.insert(
+            "x-first-death-queue".into(),
+            AMQPValue::LongString(LongString::from("p.work.demo")),
+        );
+        BasicProperties::default().with_headers(headers)
+    }
+
+    fn job(connector: &str) -> JobEnvelope {
+        JobEnvelope::new_root(
+            tributary_broker::JobKind::Pull,
+            ConnectorKind::new(connector).unwrap(),
+            TenantId::new("acme").unwrap(),
+            SourceId::new("shop").unwrap(),
+            StreamName::new("orders").unwrap(),
+            Window::default(),
+        )
+    }
+
+    #[test]
+    fn a_job_past_the_delivery_limit_is_described_and_keyed_by_its_job() {
+        let job = job("demo");
+        let body = serde_json::to_vec(&job).unwrap();
+        let properties = dead(Some("delivery_limit"));
+        let known = [ConnectorKind::new("demo").unwrap()];
+        let letter = describe(&body, &properties, "p.dead", &known);
+        assert_eq!(letter.class, "delivery_limit");
+        assert!(letter.reason.contains("`p.work.demo`"), "{}", letter.reason);
+        assert!(
+            letter.reason.contains("delivery limit"),
+            "{}",
+            letter.reason
+        );
+        assert_eq!(letter.connector_label, "demo");
+        let row = letter.as_new(&body, &properties, "p.dead");
+        assert_eq!(row.dedup_key, format!("job:{}", job.job_id));
+        assert_eq!(row.origin, "broker");
+        assert_eq!(row.source, Some("shop"));
+    }
+
+    #[test]
+    fn garbage_is_kept_with_an_unknown_label_and_a_content_key() {
+        let properties = dead(None);
+        let known = [ConnectorKind::new("demo").unwrap()];
+        let letter = describe(b"not json", &properties, "p.dead", &known);
+        assert_eq!(letter.class, "broker_other");
+        assert!(
+            letter.reason.contains("no reason header"),
+            "{}",
+            letter.reason
+        );
+        assert_eq!(letter.connector_label, "unknown");
+        let row = letter.as_new(b"not json", &properties, "p.dead");
+        assert!(row.dedup_key.starts_with("sha256:"), "{}", row.dedup_key);
+        assert_eq!(row.job_id, None);
+    }
+
+    #[test]
+    fn a_connector_this_process_does_not_know_is_not_a_metric_label() {
+        let body = serde_json::to_vec(&job("someone_elses")).unwrap();
+        let known = [ConnectorKind::new("demo").unwrap()];
+        let letter = describe(&body, &dead(Some("rejected")), "p.dead", &known);
+        assert_eq!(letter.class, "rejected");
+        assert_eq!(letter.connector_label, "unknown");
     }
 }
