@@ -60,8 +60,13 @@ impl Store {
             .query_one(
                 "INSERT INTO dead_letters (dedup_key, job_id, connector, tenant_id, source, stream,
                      class, reason, origin, attempts, http_status, payload, envelope, headers,
-                     queue, routing_key, worker)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                     queue, routing_key, worker, replay_generation)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                     -- A replay that failed again: one generation past the letter it replayed.
+                     COALESCE((SELECT max(replayed.replay_generation) + 1
+                               FROM jobs JOIN dead_letters replayed
+                                 ON replayed.job_id = jobs.replay_of
+                               WHERE jobs.id = $2), 0))
                  ON CONFLICT (dedup_key) DO UPDATE SET
                      deliveries = dead_letters.deliveries + 1, last_seen_at = now()
                  RETURNING (xmax = 0)",

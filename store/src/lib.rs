@@ -4,7 +4,11 @@
 //! Hot-path writes are batched: ledger updates from many concurrent jobs are grouped into one
 //! statement ([`Ledger`]), and a page of records is one statement in the same transaction as its
 //! checkpoint advance. This crate knows nothing about AMQP.
+//!
+//! [`admin`] holds what queue-admin reads and changes (dead-letter browsing and replays, users,
+//! tokens, the audit log).
 
+pub mod admin;
 mod batcher;
 mod dead_letters;
 mod error;

@@ -1,0 +1,126 @@
+//! queue-admin configuration: the same layered file and `TRIBUTARY_` environment as the worker
+//! (`[amqp]`, `[database]`, `[log]` are shared sections), plus its own `[admin]` section. Every
+//! field is documented here; unknown fields are refused.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::Path;
+use tributary_runtime::{AmqpSettings, DatabaseSettings, LogSettings};
+
+/// Everything queue-admin can be told.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// The admin service itself.
+    pub admin: AdminSettings,
+    /// The RabbitMQ broker (replays are published to its work exchange; the management API
+    /// feeds the queue overview).
+    pub amqp: AmqpSettings,
+    /// The PostgreSQL database.
+    pub database: DatabaseSettings,
+    /// Logging.
+    pub log: LogSettings,
+}
+
+/// The admin service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSettings {
+    /// Where the web UI and the JSON API listen. Put TLS in front (a reverse proxy) whenever
+    /// this is not loopback.
+    pub listen: SocketAddr,
+    /// Where `/livez`, `/readyz` and `/metrics` listen (unauthenticated, so keep it internal).
+    pub ops_listen: SocketAddr,
+    /// Mark session cookies `Secure` (sent over HTTPS only). Turn off only for plain-HTTP
+    /// loopback development.
+    pub cookie_secure: bool,
+    /// Hours a browser session lasts without activity.
+    pub session_hours: u64,
+    /// Failed logins allowed per minute, per user name and per client address.
+    pub login_attempts_per_minute: u32,
+    /// Replayed jobs published per second at most (a big replay must not flood a source).
+    pub replay_per_second: u32,
+    /// A letter whose job is this many replays deep is flagged as looping and is not replayed
+    /// again unless forced.
+    pub replay_loop_limit: i32,
+    /// Seconds between refreshes of the dead-letter and queue gauges on `/metrics`.
+    pub metrics_refresh_seconds: u64,
+    /// Also drain the broker's dead queue into the `dead_letters` table (workers do it too;
+    /// each letter is stored once).
+    pub archive_dead_letters: bool,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            ops_listen: SocketAddr::from(([127, 0, 0, 1], 9190)),
+            cookie_secure: true,
+            session_hours: 12,
+            login_attempts_per_minute: 5,
+            replay_per_second: 200,
+            replay_loop_limit: 3,
+            metrics_refresh_seconds: 15,
+            archive_dead_letters: true,
+        }
+    }
+}
+
+/// The sections this process reads from the environment; other processes' variables
+/// (`TRIBUTARY_WORKER__*`, ...) are skipped.
+const SECTIONS: [&str; 4] = ["admin", "amqp", "database", "log"];
+
+impl Settings {
+    /// Defaults, then `file` (if given), then `TRIBUTARY_*` environment variables. Each section
+    /// is extracted on its own, so a file shared with the worker may hold its sections too.
+    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let figment = figment.merge(Env::prefixed("TRIBUTARY_").split("__").filter(|key| {
+            let section = key.as_str().split('.').next().unwrap_or("");
+            SECTIONS
+                .iter()
+                .any(|known| known.eq_ignore_ascii_case(section))
+        }));
+        Ok(Self {
+            admin: figment.extract_inner("admin").map_err(Box::new)?,
+            amqp: figment.extract_inner("amqp").map_err(Box::new)?,
+            database: figment.extract_inner("database").map_err(Box::new)?,
+            log: figment.extract_inner("log").map_err(Box::new)?,
+        })
+    }
+
+    /// Every problem with these settings, each naming its field.
+    pub fn validate(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        problems.extend(self.amqp.problems());
+        problems.extend(self.database.problems());
+        if self.admin.session_hours == 0 {
+            problems.push("admin.session_hours: must be at least 1".to_owned());
+        }
+        if self.admin.login_attempts_per_minute == 0 {
+            problems.push("admin.login_attempts_per_minute: must be at least 1".to_owned());
+        }
+        if self.admin.replay_per_second == 0 {
+            problems.push("admin.replay_per_second: must be at least 1".to_owned());
+        }
+        if self.admin.replay_loop_limit < 1 {
+            problems.push("admin.replay_loop_limit: must be at least 1".to_owned());
+        }
+        if self.admin.metrics_refresh_seconds == 0 {
+            problems.push("admin.metrics_refresh_seconds: must be at least 1".to_owned());
+        }
+        if !self.admin.cookie_secure && !self.admin.listen.ip().is_loopback() {
+            problems.push(format!(
+                "admin.cookie_secure: must be true when listening on {} (not loopback): \
+                 session cookies would travel in clear",
+                self.admin.listen
+            ));
+        }
+        problems
+    }
+}
