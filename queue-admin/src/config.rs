@@ -124,3 +124,57 @@ impl Settings {
         problems
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn a_file_shared_with_the_worker_loads_and_admin_typos_are_refused() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "tributary.toml",
+                r#"
+                [worker]
+                concurrency = 4
+                [sources.shop]
+                connector = "demo"
+                [admin]
+                listen = "127.0.0.1:8181"
+                replay_per_second = 50
+                [amqp]
+                prefix = "prod"
+                "#,
+            )?;
+            jail.set_env("TRIBUTARY_ADMIN__REPLAY_LOOP_LIMIT", "5");
+            jail.set_env("TRIBUTARY_WORKER__CONCURRENCY", "9");
+            let settings = Settings::load(Some(Path::new("tributary.toml"))).unwrap();
+            assert_eq!(settings.admin.listen.port(), 8181);
+            assert_eq!(settings.admin.replay_per_second, 50);
+            assert_eq!(settings.admin.replay_loop_limit, 5);
+            assert_eq!(settings.amqp.prefix, "prod");
+
+            jail.create_file("typo.toml", "[admin]\nreplay_per_secnd = 5\n")?;
+            let error = Settings::load(Some(Path::new("typo.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("replay_per_secnd"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn insecure_cookies_are_refused_off_loopback() {
+        let mut settings = Settings::default();
+        assert!(settings.validate().is_empty(), "{:?}", settings.validate());
+        settings.admin.cookie_secure = false;
+        assert!(settings.validate().is_empty());
+        settings.admin.listen = "0.0.0.0:8080".parse().unwrap();
+        let problems = settings.validate();
+        assert!(
+            problems[0].starts_with("admin.cookie_secure: must be true"),
+            "{problems:?}"
+        );
+    }
+}
