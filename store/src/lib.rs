@@ -20,7 +20,7 @@ mod stats;
 pub use dead_letters::NewDeadLetter;
 pub use error::StoreError;
 pub use ledger::{BeginJob, FinishJob, JobStart, JobStatus, Ledger, NewJob};
-pub use limits::{BreakerGate, BreakerPolicy, BreakerState};
+pub use limits::{BreakerGate, BreakerPolicy, BreakerState, SourcePause, ALL_TENANTS};
 pub use pages::{CommitOutcome, PageCommit, PageCounts, RunState, StreamKey};
 pub use stats::{DeadLetterRow, JobStatusCount, RecordCount};
 

@@ -1,9 +1,14 @@
-//! Fleet-wide rate limiting (GCRA, one row per key, one atomic statement per request) and the
-//! per-source circuit breaker. Both are shared by every worker process through PostgreSQL.
+//! Fleet-wide rate limiting (GCRA, one row per key, one atomic statement per request), the
+//! per-source circuit breaker, and the pauses operators put on sources. All are shared by every
+//! worker process through PostgreSQL. Pauses are only read here: queue-admin writes them.
 
 use crate::{Store, StoreError};
+use chrono::{DateTime, Utc};
 use std::time::Duration;
 use uuid::Uuid;
+
+/// The `source_pauses.tenant_id` of a pause that covers every tenant of its source.
+pub const ALL_TENANTS: &str = "*";
 
 fn pg_interval(duration: Duration) -> f64 {
     duration.as_secs_f64()
@@ -27,6 +32,28 @@ pub enum BreakerGate {
         /// Why the breaker opened.
         reason: String,
     },
+    /// An operator paused the source, for this tenant or for all of them: pull nothing until
+    /// the pause is lifted. Takes precedence over the breaker (a paused source takes no probe).
+    Paused {
+        /// Why, as the operator wrote it (the tenant's own pause if both exist).
+        reason: String,
+    },
+}
+
+/// A source an operator paused, for operators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourcePause {
+    /// The source id.
+    pub source: String,
+    /// The paused tenant, or [`ALL_TENANTS`] (`*`) when the pause covers every tenant of the
+    /// source.
+    pub tenant: String,
+    /// Why, as the operator wrote it.
+    pub reason: String,
+    /// Who paused it.
+    pub paused_by: String,
+    /// When.
+    pub paused_at: DateTime<Utc>,
 }
 
 /// When the breaker opens and for how long.
@@ -101,7 +128,9 @@ impl Store {
         Ok(())
     }
 
-    /// Asks the breaker of (tenant, source) whether `job` may pull now.
+    /// Asks whether `job` of (tenant, source) may pull now: not while an operator paused the
+    /// source (for this tenant or every tenant), nor while its breaker is open. One round trip
+    /// in the common case, a second only to take the probe.
     pub async fn breaker_gate(
         &self,
         tenant: &str,
@@ -111,24 +140,36 @@ impl Store {
     ) -> Result<BreakerGate, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt(
-                "SELECT state, reason,
-                        extract(epoch FROM open_until - clock_timestamp())::float8,
-                        probe_job,
-                        extract(epoch FROM probe_until - clock_timestamp())::float8
-                 FROM source_breakers WHERE tenant_id = $1 AND source = $2",
-                &[&tenant, &source],
+            .query_one(
+                "SELECT pause.reason, b.state, b.reason,
+                        extract(epoch FROM b.open_until - clock_timestamp())::float8,
+                        b.probe_job,
+                        extract(epoch FROM b.probe_until - clock_timestamp())::float8
+                 FROM (VALUES (1)) AS one (always)
+                 LEFT JOIN LATERAL (
+                     SELECT reason FROM source_pauses
+                     WHERE source = $2 AND tenant_id IN ($1, $3)
+                     -- The tenant's own pause says more than the source-wide one.
+                     ORDER BY tenant_id = $3
+                     LIMIT 1
+                 ) AS pause ON true
+                 LEFT JOIN source_breakers AS b ON b.tenant_id = $1 AND b.source = $2",
+                &[&tenant, &source, &ALL_TENANTS],
             )
             .await
-            .map_err(StoreError::db("reading a circuit breaker"))?;
-        let Some(row) = row else {
+            .map_err(StoreError::db(
+                "reading a source's pause and circuit breaker",
+            ))?;
+        if let Some(reason) = row.get::<_, Option<String>>(0) {
+            return Ok(BreakerGate::Paused { reason });
+        }
+        let Some(state) = row.get::<_, Option<&str>>(1) else {
             return Ok(BreakerGate::Closed);
         };
-        let state: &str = row.get(0);
-        let reason: String = row.get::<_, Option<String>>(1).unwrap_or_default();
-        let open_left: Option<f64> = row.get(2);
-        let probe_job: Option<Uuid> = row.get(3);
-        let probe_left: Option<f64> = row.get(4);
+        let reason: String = row.get::<_, Option<String>>(2).unwrap_or_default();
+        let open_left: Option<f64> = row.get(3);
+        let probe_job: Option<Uuid> = row.get(4);
+        let probe_left: Option<f64> = row.get(5);
         match state {
             "closed" => Ok(BreakerGate::Closed),
             "open" if open_left.unwrap_or(0.0) > 0.0 => Ok(BreakerGate::Open {
@@ -284,6 +325,29 @@ impl Store {
                 state: row.get(2),
                 reason: row.get(3),
                 trips: row.get(4),
+            })
+            .collect())
+    }
+
+    /// Every paused source, by source then tenant (a pause of every tenant first).
+    pub async fn source_pauses(&self) -> Result<Vec<SourcePause>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT source, tenant_id, reason, paused_by, paused_at FROM source_pauses
+                 ORDER BY source, tenant_id <> $1, tenant_id",
+                &[&ALL_TENANTS],
+            )
+            .await
+            .map_err(StoreError::db("listing paused sources"))?;
+        Ok(rows
+            .iter()
+            .map(|row| SourcePause {
+                source: row.get(0),
+                tenant: row.get(1),
+                reason: row.get(2),
+                paused_by: row.get(3),
+                paused_at: row.get(4),
             })
             .collect())
     }

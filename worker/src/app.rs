@@ -136,6 +136,7 @@ impl Worker {
                     settings.worker.job_max_seconds + settings.worker.page_timeout_seconds,
                 ),
             },
+            paused_recheck: Duration::from_secs(settings.worker.paused_recheck_seconds),
             budget: Budget {
                 max_pages: settings.worker.job_max_pages,
                 max_duration: Duration::from_secs(settings.worker.job_max_seconds),

@@ -120,6 +120,8 @@ pub struct Handler {
     pub limiter: Limiter,
     /// When a source's circuit breaker opens.
     pub breaker: BreakerPolicy,
+    /// How long a job of a paused source waits before it looks again.
+    pub paused_recheck: Duration,
 }
 
 /// The ledger row of a job envelope.
@@ -297,6 +299,7 @@ impl Handler {
                 rate_policy: source.rate_policy,
                 breaker: self.breaker,
                 budget: self.budget,
+                paused_recheck: self.paused_recheck,
             },
             job,
         )
@@ -568,7 +571,11 @@ impl Handler {
         {
             return self.requeue(connector, error.to_string());
         }
-        telemetry::snoozed(connector, &tier.name, &failure.message);
+        if failure.class == pull::SOURCE_PAUSED {
+            telemetry::job_paused(connector, &tier.name, &failure.message);
+        } else {
+            telemetry::snoozed(connector, &tier.name, &failure.message);
+        }
         self.finish(
             job,
             JobStatus::Snoozed,

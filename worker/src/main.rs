@@ -61,8 +61,8 @@ enum Command {
     CheckConfig,
     /// Apply pending database migrations.
     Migrate,
-    /// Where things stand: jobs by status, dead letters by class, sources paused by their
-    /// circuit breaker (and why).
+    /// Where things stand: jobs by status, dead letters by class, sources paused by an
+    /// operator or by their circuit breaker (and why).
     Status,
     /// Print the broker topology as a RabbitMQ definitions file.
     Topology {
@@ -206,11 +206,30 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<ExitCod
             for (class, count) in store.dead_letter_counts().await? {
                 println!("  {class:<20} {count:>9}");
             }
+            let pauses = store.source_pauses().await?;
+            let any_paused = !pauses.is_empty();
+            if any_paused {
+                println!("sources paused by an operator:");
+                for pause in pauses {
+                    let mut paused = format!("{}/{}", pause.tenant, pause.source);
+                    if pause.tenant == tributary_store::ALL_TENANTS {
+                        paused.push_str(" (every tenant)");
+                    }
+                    println!(
+                        "  {paused}: by {} since {}: {}",
+                        pause.paused_by,
+                        pause.paused_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                        pause.reason
+                    );
+                }
+            }
             let breakers = store.open_breakers().await?;
-            if breakers.is_empty() {
+            if breakers.is_empty() && !any_paused {
                 println!("sources: all healthy");
+            } else if breakers.is_empty() {
+                println!("circuit breakers: all closed");
             } else {
-                println!("sources paused or needing attention:");
+                println!("sources paused by their breaker or needing attention:");
                 for breaker in breakers {
                     println!(
                         "  {}/{}: {} (trips {}): {}",

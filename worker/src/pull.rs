@@ -49,16 +49,19 @@ impl PullFailure {
     }
 }
 
+/// The [`PullEnd::Paused`] class of a job whose source an operator paused.
+pub const SOURCE_PAUSED: &str = "source_paused";
+
 /// How the loop ended.
 #[derive(Debug)]
 pub enum PullEnd {
-    /// Not now, through no fault of the job: the source's breaker is open, another run holds
-    /// the stream's lease, or the shared rate-limit schedule is full. Snooze without spending
-    /// an attempt.
+    /// Not now, through no fault of the job: an operator paused the source, the source's
+    /// breaker is open, another run holds the stream's lease, or the shared rate-limit schedule
+    /// is full. Snooze without spending an attempt.
     Paused {
         /// When to come back.
         retry_after: Duration,
-        /// `breaker_open`, `stream_busy` or `rate_limited`.
+        /// [`SOURCE_PAUSED`], `breaker_open`, `stream_busy` or `rate_limited`.
         class: &'static str,
         /// For the ledger and logs.
         reason: String,
@@ -97,6 +100,8 @@ pub struct PullContext<'a> {
     pub breaker: BreakerPolicy,
     /// The job's budget.
     pub budget: Budget,
+    /// How long a job of a paused source waits before it looks again.
+    pub paused_recheck: Duration,
 }
 
 /// Runs the page loop for `job`. `Err` only for store failures: the outcome cannot be recorded,
@@ -112,6 +117,7 @@ pub async fn run(
         rate_policy,
         breaker,
         budget,
+        paused_recheck,
     } = context;
     let started = Instant::now();
     let key = StreamKey {
@@ -131,6 +137,19 @@ pub async fn run(
         .await?
     {
         BreakerGate::Closed | BreakerGate::Probe => {}
+        BreakerGate::Paused { reason } => {
+            // Checked before the lease and the rate schedule: a paused source costs nothing
+            // but this one query per job and recheck.
+            let reason = format!("source paused by an operator: {reason}");
+            return Ok((
+                PullEnd::Paused {
+                    retry_after: paused_recheck,
+                    class: SOURCE_PAUSED,
+                    reason,
+                },
+                progress,
+            ));
+        }
         BreakerGate::Open {
             retry_after,
             reason,

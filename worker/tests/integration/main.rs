@@ -10,3 +10,4 @@ mod ingestion;
 mod lifecycle;
 mod limits;
 mod misbehaving;
+mod pauses;
