@@ -2,8 +2,6 @@
 //! (`[amqp]`, `[database]`, `[log]` are shared sections), plus its own `[admin]` section. Every
 //! field is documented here; unknown fields are refused.
 
-use figment::providers::{Env, Format, Serialized, Toml};
-use figment::Figment;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -68,30 +66,17 @@ impl Default for AdminSettings {
     }
 }
 
-/// The sections this process reads from the environment; other processes' variables
-/// (`TRIBUTARY_WORKER__*`, ...) are skipped.
+/// The sections this process reads; other processes' sections in a shared file and their
+/// variables (`TRIBUTARY_WORKER__*`, ...) are skipped.
 const SECTIONS: [&str; 4] = ["admin", "amqp", "database", "log"];
 
 impl Settings {
-    /// Defaults, then `file` (if given), then `TRIBUTARY_*` environment variables. Each section
-    /// is extracted on its own, so a file shared with the worker may hold its sections too.
+    /// Defaults, then `file` (if given; it may be shared with the worker), then `TRIBUTARY_*`
+    /// environment variables.
     pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
-        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
-        if let Some(file) = file {
-            figment = figment.merge(Toml::file_exact(file));
-        }
-        let figment = figment.merge(Env::prefixed("TRIBUTARY_").split("__").filter(|key| {
-            let section = key.as_str().split('.').next().unwrap_or("");
-            SECTIONS
-                .iter()
-                .any(|known| known.eq_ignore_ascii_case(section))
-        }));
-        Ok(Self {
-            admin: figment.extract_inner("admin").map_err(Box::new)?,
-            amqp: figment.extract_inner("amqp").map_err(Box::new)?,
-            database: figment.extract_inner("database").map_err(Box::new)?,
-            log: figment.extract_inner("log").map_err(Box::new)?,
-        })
+        tributary_runtime::config::layered(Settings::default(), file, &SECTIONS)
+            .extract()
+            .map_err(Box::new)
     }
 
     /// Every problem with these settings, each naming its field.
@@ -160,6 +145,12 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(error.contains("replay_per_secnd"), "{error}");
+
+            jail.create_file("section.toml", "[admn]\nlisten = \"127.0.0.1:1\"\n")?;
+            let error = Settings::load(Some(Path::new("section.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("unknown section [admn]"), "{error}");
             Ok(())
         });
     }

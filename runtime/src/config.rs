@@ -47,20 +47,31 @@ pub struct InvalidSettings {
     pub problems: Vec<String>,
 }
 
-/// Defaults, then `file` if given, then the `TRIBUTARY_*` environment restricted to `sections`.
+/// Every top-level section any Tributary process reads. One file may hold them all (each process
+/// takes its own); a section outside this list is a typo and refused.
+pub const ALL_SECTIONS: [&str; 8] = [
+    "admin", "amqp", "database", "http", "log", "scheduler", "sources", "worker",
+];
+
+/// Defaults, then `file` if given (only its `sections`), then the `TRIBUTARY_*` environment
+/// restricted to `sections`.
 ///
 /// Environment variables outside `sections` (such as the dev script's `TRIBUTARY_DEV_*`, or
 /// another process's sections) belong to other programs and are not ours to refuse; everything
-/// inside them is checked by the caller's `deny_unknown_fields`, so a typo is an error.
+/// inside them is checked by the caller's `deny_unknown_fields`, so a typo is an error. The same
+/// holds for the file's sections, except that a section no process knows is refused.
 pub fn layered(defaults: impl Serialize, file: Option<&Path>, sections: &[&str]) -> Figment {
     let mut figment = Figment::from(Serialized::defaults(defaults));
-    if let Some(file) = file {
-        figment = figment.merge(Toml::file_exact(file));
-    }
     let sections: Vec<String> = sections
         .iter()
         .map(|section| (*section).to_owned())
         .collect();
+    if let Some(file) = file {
+        figment = figment.merge(OnlySections {
+            file: Toml::file_exact(file),
+            sections: sections.clone(),
+        });
+    }
     figment.merge(Env::prefixed("TRIBUTARY_").split("__").filter(move |key| {
         // The key is not lowercased yet at this point.
         let section = key.as_str().split('.').next().unwrap_or("");
@@ -68,6 +79,38 @@ pub fn layered(defaults: impl Serialize, file: Option<&Path>, sections: &[&str])
             .iter()
             .any(|known| known.eq_ignore_ascii_case(section))
     }))
+}
+
+/// A TOML file seen through a filter: only the caller's sections, and an error for a section
+/// that no Tributary process reads.
+struct OnlySections {
+    file: figment::providers::Data<Toml>,
+    sections: Vec<String>,
+}
+
+impl figment::Provider for OnlySections {
+    fn metadata(&self) -> figment::Metadata {
+        self.file.metadata()
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        let mut data = self.file.data()?;
+        for dict in data.values_mut() {
+            if let Some(unknown) = dict
+                .keys()
+                .find(|key| !ALL_SECTIONS.contains(&key.as_str()))
+            {
+                return Err(figment::Error::from(format!(
+                    "unknown section [{unknown}]; the sections are {}",
+                    ALL_SECTIONS.join(", ")
+                )));
+            }
+            dict.retain(|key, _| self.sections.iter().any(|section| section == key));
+        }
+        Ok(data)
+    }
 }
 
 /// The RabbitMQ broker and the topology on it.

@@ -258,6 +258,20 @@ mod tests {
     }
 
     #[test]
+    fn a_file_shared_with_queue_admin_loads_with_only_our_sections() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "shared.toml",
+                "[worker]\nconcurrency = 3\n[admin]\nlisten = \"127.0.0.1:8181\"\n",
+            )?;
+            let settings =
+                Settings::load(Some(Path::new("shared.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(settings.worker.concurrency, 3);
+            Ok(())
+        });
+    }
+
+    #[test]
     fn unknown_fields_in_a_file_are_refused_with_their_path() {
         let dir = std::env::temp_dir().join(format!("tributary-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
