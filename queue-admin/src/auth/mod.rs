@@ -7,8 +7,11 @@
 //! The JSON API accepts bearer tokens only, never the session cookie, so no cross-site page can
 //! drive it with a signed-in browser's credentials.
 
+pub mod accounts;
 pub mod login;
+pub mod passwords;
 pub mod tokens;
+pub mod users_ui;
 
 use crate::error::{AdminError, ApiError, PageError};
 use crate::state::AppState;
@@ -16,6 +19,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
 /// What a principal may do. Ordered: each role may do everything the one before it may.
@@ -126,21 +130,45 @@ pub async fn authenticate(
     };
     match principal {
         Ok(Some(principal)) => {
+            let session_token = principal
+                .session
+                .is_some()
+                .then(|| login::session_token(request.headers()).map(str::to_owned))
+                .flatten();
             request.extensions_mut().insert(principal);
-            next.run(request).await
+            let mut response = next.run(request).await;
+            // The session's expiry slid in the database; slide the cookie's too, unless the
+            // handler set the cookie itself (signing out).
+            if let Some(token) = session_token {
+                let handler_set_cookie = response
+                    .headers()
+                    .get_all(axum::http::header::SET_COOKIE)
+                    .iter()
+                    .any(|value| {
+                        value
+                            .as_bytes()
+                            .starts_with(login::SESSION_COOKIE.as_bytes())
+                    });
+                if !handler_set_cookie {
+                    response.headers_mut().append(
+                        axum::http::header::SET_COOKIE,
+                        login::session_cookie(&state, &token),
+                    );
+                }
+            }
+            response
         }
         Ok(None) => reject(&path, AdminError::Unauthenticated),
         Err(error) => reject(&path, error),
     }
 }
 
-/// The principal of the request's session cookie, if valid. (Sessions: see the login module.)
+/// The principal of the request's session cookie, if valid (see [`login`]).
 async fn sessions_principal(
-    _state: &AppState,
-    _headers: &axum::http::HeaderMap,
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
 ) -> Result<Option<Principal>, AdminError> {
-    // Until sessions exist, the web UI admits nobody.
-    Ok(None)
+    login::principal_from_cookie(state, headers).await
 }
 
 fn principal_from_parts(parts: &Parts) -> Result<Principal, AdminError> {
@@ -255,15 +283,40 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Routes reachable without signing in: the login page and its form.
 pub fn public_routes() -> axum::Router<AppState> {
-    axum::Router::new()
+    axum::Router::new().route("/login", get(login::login_page).post(login::login))
 }
 
 /// Signed-in web UI routes of this module (sign-out, users and tokens pages).
 pub fn ui_routes() -> axum::Router<AppState> {
     axum::Router::new()
+        .route("/logout", post(login::logout))
+        .merge(users_ui::routes())
 }
 
 /// JSON API routes of this module (who am I).
 pub fn api_routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
-    utoipa_axum::router::OpenApiRouter::new()
+    utoipa_axum::router::OpenApiRouter::new().routes(utoipa_axum::routes!(me))
+}
+
+/// Who the caller is.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Me {
+    /// The name audit rows record for this caller: `token:<name>` (or `user:<name>`).
+    pub actor: String,
+    /// `viewer`, `operator` or `admin`.
+    #[schema(value_type = String, example = "operator")]
+    pub role: Role,
+}
+
+/// The caller's identity and role (check a token before using it).
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth",
+    responses(
+        (status = 200, description = "The caller", body = Me),
+        (status = 401, description = "No valid token"),
+    ))]
+async fn me(Viewer(principal): Viewer) -> axum::Json<Me> {
+    axum::Json(Me {
+        actor: principal.actor,
+        role: principal.role,
+    })
 }

@@ -68,7 +68,8 @@ pub async fn principal_from_bearer(
     let Some(found) = state.store().token_principal(&hash(token)).await? else {
         return Ok(None);
     };
-    let role = Role::parse(&found.role).map_err(|message| AdminError::Internal(anyhow::anyhow!(message)))?;
+    let role = Role::parse(&found.role)
+        .map_err(|message| AdminError::Internal(anyhow::anyhow!(message)))?;
     Ok(Some(Principal {
         actor: format!("token:{}", found.name),
         role,
