@@ -1,6 +1,6 @@
 //! Local users signing in through the web UI: the login page, argon2id password checks off the
 //! async threads, session cookies (HttpOnly, SameSite=Strict, Secure unless configured off), and
-//! a limiter on login attempts per user name and per client address.
+//! a limiter on failed logins per user name and per client address.
 //!
 //! The session cookie holds 32 random bytes (hex); the database keeps only their SHA-256, with
 //! the session's CSRF token and its sliding expiry. A wrong user name, a wrong password and a
@@ -21,9 +21,11 @@ use maud::{html, Markup};
 use rand::RngCore;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use tributary_store::admin::NewSession;
 
 /// The session cookie's name.
@@ -33,15 +35,26 @@ pub const SESSION_COOKIE: &str = "tributary_session";
 /// an attacker can make it use by trying many user names or addresses).
 const LIMITER_KEYS_BEFORE_CLEANUP: usize = 10_000;
 
-/// Login attempts per minute, per user name and per client address. Every attempt counts, and
-/// it is counted before the password is checked: a caller over the limit learns nothing about
-/// the password and costs no argon2 work. (A person signing in succeeds at the first or second
-/// attempt, so counting successes too costs them nothing; governor has no way to "peek"
-/// without counting.)
+/// Failed logins per minute, per user name and per client address. A failure spends one of the
+/// allowance of both its user name and its address (governor's keyed GCRA limiters); the failure
+/// that finds an allowance spent blocks that key until it has room again, and while a key is
+/// blocked every attempt — even with the right password — is refused before any argon2 work, so
+/// a blocked guesser learns nothing. Successful logins cost nothing: a team signing in from
+/// behind one address in the morning is not refused.
 pub struct LoginLimiter {
     per_minute: u32,
     by_user: DefaultKeyedRateLimiter<String>,
     by_address: DefaultKeyedRateLimiter<IpAddr>,
+    /// Keys refused until the given time. (governor cannot say "would this be refused" without
+    /// spending a cell, so the refusal it reports on a failure is remembered here.)
+    blocked: Mutex<HashMap<LimitedKey, Instant>>,
+}
+
+/// What a login allowance belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum LimitedKey {
+    User(String),
+    Address(IpAddr),
 }
 
 impl std::fmt::Debug for LoginLimiter {
@@ -53,7 +66,7 @@ impl std::fmt::Debug for LoginLimiter {
 }
 
 impl LoginLimiter {
-    /// A limiter allowing `per_minute` attempts per key (a burst of that many, then one every
+    /// A limiter allowing `per_minute` failures per key (a burst of that many, then one every
     /// `60 / per_minute` seconds).
     pub fn new(per_minute: u32) -> Self {
         let quota = Quota::per_minute(NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN));
@@ -61,6 +74,7 @@ impl LoginLimiter {
             per_minute,
             by_user: DefaultKeyedRateLimiter::keyed(quota),
             by_address: DefaultKeyedRateLimiter::keyed(quota),
+            blocked: Mutex::new(HashMap::new()),
         }
     }
 
@@ -69,28 +83,84 @@ impl LoginLimiter {
         self.per_minute
     }
 
-    /// Counts one attempt for `username` from `address`; refuses with the time to wait when
-    /// either has used its allowance.
-    pub fn check(&self, username: &str, address: IpAddr) -> Result<(), Duration> {
-        for limiter_len in [self.by_user.len(), self.by_address.len()] {
-            if limiter_len > LIMITER_KEYS_BEFORE_CLEANUP {
-                self.by_user.retain_recent();
-                self.by_address.retain_recent();
-            }
-        }
-        let now = self.by_address.clock().now();
-        self.by_address
-            .check_key(&address)
-            .map_err(|not_until| not_until.wait_time_from(now))?;
-        let key: String = username
+    fn user_key(username: &str) -> String {
+        username
             .chars()
             .take(passwords::MAX_USERNAME_CHARS)
-            .collect();
-        let now = self.by_user.clock().now();
-        self.by_user
-            .check_key(&key)
-            .map_err(|not_until| not_until.wait_time_from(now))?;
-        Ok(())
+            .collect()
+    }
+
+    /// Before checking a password: refuses, with the time to wait, while the user name or the
+    /// address is blocked.
+    pub fn check(&self, username: &str, address: IpAddr) -> Result<(), Duration> {
+        let now = Instant::now();
+        let blocked = self
+            .blocked
+            .lock()
+            .expect("the limiter lock is never poisoned");
+        let keys = [
+            LimitedKey::User(Self::user_key(username)),
+            LimitedKey::Address(address),
+        ];
+        let wait = keys
+            .iter()
+            .filter_map(|key| blocked.get(key))
+            .map(|until| until.saturating_duration_since(now))
+            .max()
+            .unwrap_or(Duration::ZERO);
+        if wait.is_zero() {
+            Ok(())
+        } else {
+            Err(wait)
+        }
+    }
+
+    /// After a wrong password: spends one failure of the user name and of the address; refuses,
+    /// with the time to wait, when either had none left (that key is blocked from now on).
+    pub fn record_failure(&self, username: &str, address: IpAddr) -> Result<(), Duration> {
+        if self.by_user.len() > LIMITER_KEYS_BEFORE_CLEANUP
+            || self.by_address.len() > LIMITER_KEYS_BEFORE_CLEANUP
+        {
+            self.by_user.retain_recent();
+            self.by_address.retain_recent();
+        }
+        let user_key = Self::user_key(username);
+        let user_wait = self
+            .by_user
+            .check_key(&user_key)
+            .err()
+            .map(|not_until| not_until.wait_time_from(self.by_user.clock().now()));
+        let address_wait = self
+            .by_address
+            .check_key(&address)
+            .err()
+            .map(|not_until| not_until.wait_time_from(self.by_address.clock().now()));
+        if user_wait.is_none() && address_wait.is_none() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut blocked = self
+            .blocked
+            .lock()
+            .expect("the limiter lock is never poisoned");
+        if blocked.len() > LIMITER_KEYS_BEFORE_CLEANUP {
+            blocked.retain(|_, until| *until > now);
+        }
+        for (key, wait) in [
+            (LimitedKey::User(user_key), user_wait),
+            (LimitedKey::Address(address), address_wait),
+        ] {
+            if let Some(wait) = wait {
+                // At least a second, so a refusal is never answered "try again in 0 s".
+                blocked.insert(key, now + wait.max(Duration::from_secs(1)));
+            }
+        }
+        Err(user_wait
+            .into_iter()
+            .chain(address_wait)
+            .max()
+            .unwrap_or_default()
+            .max(Duration::from_secs(1)))
     }
 }
 
@@ -271,22 +341,8 @@ async fn try_login(
         .map_err(|error| AdminError::BadRequest(format!("the login form is not valid: {error}")))?;
     let username = form.username.trim();
     if let Err(retry_after) = state.login_limiter().check(username, client) {
-        tracing::warn!(%client, username, "sign-in refused: too many attempts");
-        let seconds = retry_after.as_secs().max(1);
-        let message = format!(
-            "Too many sign-in attempts for this user name or from this address. \
-             Try again in {seconds} s."
-        );
-        let mut response = (
-            StatusCode::TOO_MANY_REQUESTS,
-            login_form(Some(&message), username),
-        )
-            .into_response();
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from_str(&seconds.to_string()).expect("digits"),
-        );
-        return Ok(response);
+        tracing::warn!(%client, username, "sign-in refused: too many failed attempts");
+        return Ok(too_many_attempts(username, retry_after));
     }
     let user = if passwords::check_username(username).is_ok() {
         state.store().login_user(username).await?
@@ -301,6 +357,10 @@ async fn try_login(
         && passwords::verify_off_thread(form.password, usable_hash).await?;
     let Some(user) = user.filter(|_| password_ok) else {
         tracing::info!(%client, username, "sign-in refused: wrong user name or password");
+        if let Err(retry_after) = state.login_limiter().record_failure(username, client) {
+            tracing::warn!(%client, username, "too many failed sign-ins: blocking");
+            return Ok(too_many_attempts(username, retry_after));
+        }
         return Ok(login_form(Some("Wrong user name or password."), username).into_response());
     };
     let token = random_hex();
@@ -320,6 +380,26 @@ async fn try_login(
         .headers_mut()
         .insert(header::SET_COOKIE, session_cookie(state, &token));
     Ok(response)
+}
+
+/// The answer while a user name or address is blocked: 429, `Retry-After`, and the form with
+/// a message saying how long to wait.
+fn too_many_attempts(username: &str, retry_after: Duration) -> Response {
+    let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+    let message = format!(
+        "Too many failed sign-ins for this user name or from this address. \
+         Try again in {seconds} s."
+    );
+    let mut response = (
+        StatusCode::TOO_MANY_REQUESTS,
+        login_form(Some(&message), username),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from_str(&seconds.to_string()).expect("digits"),
+    );
+    response
 }
 
 /// The logout form carries nothing but its CSRF token.
@@ -409,22 +489,32 @@ mod tests {
     }
 
     #[test]
-    fn the_limiter_counts_per_name_and_per_address() {
+    fn the_limiter_counts_failures_per_name_and_per_address() {
         let limiter = LoginLimiter::new(2);
         let home: IpAddr = "10.0.0.1".parse().unwrap();
         let away: IpAddr = "10.0.0.2".parse().unwrap();
-        assert!(limiter.check("alice", home).is_ok());
-        assert!(limiter.check("alice", away).is_ok());
-        // alice's allowance is used up, from any address.
+        // Checks alone (what a successful login does) spend nothing.
+        for _ in 0..10 {
+            assert!(limiter.check("alice", home).is_ok());
+        }
+        assert!(limiter.record_failure("alice", home).is_ok());
+        assert!(limiter.record_failure("alice", away).is_ok());
+        assert!(limiter.check("alice", "10.0.0.3".parse().unwrap()).is_ok());
+        // The third failure finds alice's allowance spent: alice is blocked, from anywhere.
         let wait = limiter
-            .check("alice", "10.0.0.3".parse().unwrap())
+            .record_failure("alice", "10.0.0.3".parse().unwrap())
             .unwrap_err();
         assert!(
-            wait > Duration::ZERO && wait <= Duration::from_secs(30),
+            wait >= Duration::from_secs(1) && wait <= Duration::from_secs(30),
             "{wait:?}"
         );
-        // home's allowance: two used (alice, bob), the third refused whatever the name.
+        assert!(limiter.check("alice", "10.0.0.4".parse().unwrap()).is_err());
+        // home has one failure left (alice's first): bob's uses it, carol's is refused, and
+        // then home is blocked whatever the name.
         assert!(limiter.check("bob", home).is_ok());
-        assert!(limiter.check("carol", home).is_err());
+        assert!(limiter.record_failure("bob", home).is_ok());
+        assert!(limiter.record_failure("carol", home).is_err());
+        assert!(limiter.check("dave", home).is_err());
+        assert!(limiter.check("dave", away).is_ok());
     }
 }
