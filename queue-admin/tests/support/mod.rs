@@ -325,3 +325,146 @@ pub async fn insert_letter(store: &Store, letter: Letter) -> i64 {
         .unwrap()
         .get(0)
 }
+
+// ---------------------------------------------------------------------------------------------
+// Users and browser sessions (auth helper). A `Session` is what a signed-in browser holds: the
+// session cookie and the CSRF token its pages carry.
+// ---------------------------------------------------------------------------------------------
+
+/// A signed-in browser: its cookie value and the CSRF token of its session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The value of the `tributary_session` cookie.
+    pub cookie: String,
+    /// The session's CSRF token (read from a page's hidden `csrf` field).
+    pub csrf: String,
+}
+
+impl Session {
+    /// The `Cookie` header value.
+    pub fn cookie_header(&self) -> String {
+        format!(
+            "{}={}",
+            tributary_queue_admin::auth::login::SESSION_COOKIE,
+            self.cookie
+        )
+    }
+}
+
+/// The value of the first `<input ... name="csrf" value="...">` in `html`.
+pub fn csrf_in(html: &str) -> Option<String> {
+    let start = html.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+/// The session cookie's value in a response's `Set-Cookie` headers.
+pub fn session_cookie_in(response: &reqwest::Response) -> Option<String> {
+    let prefix = format!("{}=", tributary_queue_admin::auth::login::SESSION_COOKIE);
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find_map(|value| {
+            let rest = value.strip_prefix(&prefix)?;
+            Some(rest.split(';').next().unwrap_or("").to_owned())
+        })
+        .filter(|value| !value.is_empty())
+}
+
+impl TestAdmin {
+    /// A new user with `role` and a known password; returns (name, password).
+    pub async fn user(&self, role: Role) -> (String, String) {
+        let name = format!(
+            "{}-{}",
+            role.as_str(),
+            &Uuid::now_v7().simple().to_string()[24..]
+        );
+        let password = format!("pw-{}", Uuid::now_v7().simple());
+        tributary_queue_admin::auth::accounts::create_user(
+            self.store(),
+            &name,
+            role,
+            tributary_queue_admin::auth::accounts::NewPassword::Given(password.clone()),
+            "test",
+        )
+        .await
+        .expect("create a user");
+        (name, password)
+    }
+
+    /// `POST /login`; the raw answer.
+    pub async fn login_response(&self, name: &str, password: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{}/login", self.base_url))
+            .form(&[("username", name), ("password", password)])
+            .send()
+            .await
+            .expect("queue-admin answers")
+    }
+
+    /// Signs in (panicking unless it works) and reads the CSRF token off the overview.
+    pub async fn login(&self, name: &str, password: &str) -> Session {
+        let response = self.login_response(name, password).await;
+        assert_eq!(response.status(), 303, "signing in as {name}");
+        let cookie = session_cookie_in(&response).expect("a session cookie");
+        let mut session = Session {
+            cookie,
+            csrf: String::new(),
+        };
+        let (status, html) = self.page(&session, "/").await;
+        assert_eq!(status, 200, "the overview after signing in: {html}");
+        session.csrf = csrf_in(&html).expect("the overview carries a CSRF field");
+        session
+    }
+
+    /// A new user with `role`, signed in.
+    pub async fn session(&self, role: Role) -> Session {
+        let (name, password) = self.user(role).await;
+        self.login(&name, &password).await
+    }
+
+    /// `GET path` with a session cookie; the status and the body.
+    pub async fn page(&self, session: &Session, path: &str) -> (StatusCode, String) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base_url))
+            .header(reqwest::header::COOKIE, session.cookie_header())
+            .send()
+            .await
+            .expect("queue-admin answers");
+        let status = response.status();
+        (status, response.text().await.unwrap_or_default())
+    }
+
+    /// `POST path` as a form with the session's cookie and CSRF token, plus `fields`.
+    pub async fn form(
+        &self,
+        session: &Session,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut all = vec![("csrf", session.csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.form_raw(Some(&session.cookie_header()), path, &all)
+            .await
+    }
+
+    /// `POST path` as a form with exactly these fields and this `Cookie` header (if any).
+    pub async fn form_raw(
+        &self,
+        cookie: Option<&str>,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .form(fields);
+        if let Some(cookie) = cookie {
+            request = request.header(reqwest::header::COOKIE, cookie);
+        }
+        request.send().await.expect("queue-admin answers")
+    }
+}
