@@ -170,8 +170,7 @@ mod tests {
         assert_eq!(parsed.limit, 20);
         assert_eq!(parsed.filter.ids, Some(vec![3, 4, 5]));
         assert_eq!(parsed.filter.search.as_deref(), Some("timeout refused"));
-        let again =
-            FilterQuery::parse(&FilterQuery::filter_query_string(&parsed.filter)).unwrap();
+        let again = FilterQuery::parse(&FilterQuery::filter_query_string(&parsed.filter)).unwrap();
         assert_eq!(again.filter, parsed.filter);
     }
 
@@ -181,7 +180,9 @@ mod tests {
         assert!(parsed.filter.is_empty());
         let error = FilterQuery::parse("limit=100000").unwrap_err().to_string();
         assert!(error.starts_with("limit:"), "{error}");
-        let error = FilterQuery::parse("since=yesterday").unwrap_err().to_string();
+        let error = FilterQuery::parse("since=yesterday")
+            .unwrap_err()
+            .to_string();
         assert!(error.starts_with("since:"), "{error}");
         let error = FilterQuery::parse("status=gone").unwrap_err().to_string();
         assert!(error.starts_with("status:"), "{error}");
