@@ -80,6 +80,9 @@ CREATE TABLE replay_batches (
     total       integer NOT NULL,
     published   integer NOT NULL DEFAULT 0,
     state       text NOT NULL DEFAULT 'publishing' CHECK (state IN ('publishing', 'done')),
+    -- The latest publishing failure of one of its replays (say, no queue bound for a
+    -- connector), cleared when the batch is done; shown with the progress.
+    last_error  text,
     created_at  timestamptz NOT NULL DEFAULT now(),
     finished_at timestamptz
 );
@@ -94,6 +97,11 @@ CREATE TABLE replays (
     job_id         uuid NOT NULL UNIQUE,
     edit_id        bigint REFERENCES dead_letter_edits (id),
     state          text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'published')),
+    -- Failed publishing attempts: a replay the broker cannot route is retried with a growing
+    -- delay (next_attempt_at) and does not hold up the replays behind it.
+    publish_attempts integer NOT NULL DEFAULT 0,
+    last_error     text,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
     created_at     timestamptz NOT NULL DEFAULT now(),
     published_at   timestamptz
 );

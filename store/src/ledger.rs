@@ -186,34 +186,8 @@ impl Ledger {
 impl Store {
     /// Records jobs at enqueue time (before publishing). Existing ids are left alone.
     pub async fn insert_jobs(&self, jobs: &[NewJob]) -> Result<(), StoreError> {
-        if jobs.is_empty() {
-            return Ok(());
-        }
         let client = self.client().await?;
-        let columns = Columns::of(jobs);
-        client
-            .execute(
-                "INSERT INTO jobs (id, root_id, parent_id, replay_of, kind, connector, tenant_id,
-                                   source, stream, envelope, status)
-                 SELECT *, 'queued' FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[],
-                     $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[])
-                 ON CONFLICT (id) DO NOTHING",
-                &[
-                    &columns.id,
-                    &columns.root_id,
-                    &columns.parent_id,
-                    &columns.replay_of,
-                    &columns.kind,
-                    &columns.connector,
-                    &columns.tenant,
-                    &columns.source,
-                    &columns.stream,
-                    &columns.envelope,
-                ],
-            )
-            .await
-            .map_err(StoreError::db("recording enqueued jobs"))?;
-        Ok(())
+        insert_jobs_on(&**client, jobs).await
     }
 
     /// Assigns `candidate` as the job's continuation unless it already has one; returns the one
@@ -247,6 +221,41 @@ impl Store {
             .map_err(StoreError::db("reading a job envelope"))?;
         Ok(row.map(|row| row.get(0)))
     }
+}
+
+/// [`Store::insert_jobs`] on a given connection or transaction, so that a change creating jobs
+/// (a replay) records them in its own transaction.
+pub(crate) async fn insert_jobs_on(
+    client: &impl tokio_postgres::GenericClient,
+    jobs: &[NewJob],
+) -> Result<(), StoreError> {
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let columns = Columns::of(jobs);
+    client
+        .execute(
+            "INSERT INTO jobs (id, root_id, parent_id, replay_of, kind, connector, tenant_id,
+                               source, stream, envelope, status)
+             SELECT *, 'queued' FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[],
+                 $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[])
+             ON CONFLICT (id) DO NOTHING",
+            &[
+                &columns.id,
+                &columns.root_id,
+                &columns.parent_id,
+                &columns.replay_of,
+                &columns.kind,
+                &columns.connector,
+                &columns.tenant,
+                &columns.source,
+                &columns.stream,
+                &columns.envelope,
+            ],
+        )
+        .await
+        .map_err(StoreError::db("recording enqueued jobs"))?;
+    Ok(())
 }
 
 struct Columns {
