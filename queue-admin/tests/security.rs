@@ -668,17 +668,27 @@ async fn a_wrong_password_an_unknown_user_and_a_disabled_user_get_the_same_answe
     }
     assert_eq!(admin.login_response(&name, &password).await.status(), 303);
 
-    // A form posted to /login from another site is refused (login CSRF).
-    let response = admin
-        .http
-        .post(format!("{}/login", admin.base_url))
-        .header(reqwest::header::ORIGIN, "https://evil.example")
-        .form(&[("username", name.as_str()), ("password", password.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert!(session_cookie_in(&response).is_none());
+    // A form posted to /login from another site is refused (login CSRF), whether the browser
+    // says so with Origin or with Sec-Fetch-Site.
+    for (header, value) in [
+        ("origin", "https://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+    ] {
+        let response = admin
+            .http
+            .post(format!("{}/login", admin.base_url))
+            .header(header, value)
+            .form(&[("username", name.as_str()), ("password", password.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::FORBIDDEN,
+            "{header}: {value}"
+        );
+        assert!(session_cookie_in(&response).is_none());
+    }
 }
 
 #[tokio::test]

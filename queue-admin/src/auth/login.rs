@@ -239,7 +239,11 @@ pub async fn principal_from_cookie(
 }
 
 /// Refuses a login posted from another site (login CSRF: signing a victim into the attacker's
-/// account). Browsers send `Origin` on every form post; it must name this host.
+/// account). Modern browsers say where a request comes from in `Sec-Fetch-Site`, whatever the
+/// referrer policy; only `same-origin` (and `none`: typed or bookmarked) are accepted. Without
+/// it, an `Origin` that names a site must name this host. A browser sending neither header, or
+/// only `Origin: null` (what our `Referrer-Policy: no-referrer` makes older browsers send for
+/// our own form), is let through: refusing it would lock those browsers out.
 fn check_same_origin(headers: &HeaderMap) -> Result<(), AdminError> {
     let refused = || {
         AdminError::Forbidden(
@@ -248,15 +252,18 @@ fn check_same_origin(headers: &HeaderMap) -> Result<(), AdminError> {
                 .into(),
         )
     };
-    if headers
-        .get("sec-fetch-site")
-        .is_some_and(|site| site.as_bytes() == b"cross-site")
-    {
-        return Err(refused());
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return match site.as_bytes() {
+            b"same-origin" | b"none" => Ok(()),
+            _ => Err(refused()),
+        };
     }
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
+    if origin.as_bytes() == b"null" {
+        return Ok(());
+    }
     let host = headers
         .get(header::HOST)
         .and_then(|host| host.to_str().ok())
@@ -473,19 +480,35 @@ mod tests {
 
     #[test]
     fn a_login_from_another_origin_is_refused() {
-        let same = headers(&[
-            ("host", "127.0.0.1:8080"),
-            ("origin", "http://127.0.0.1:8080"),
-        ]);
-        assert!(check_same_origin(&same).is_ok());
-        let none = headers(&[("host", "127.0.0.1:8080")]);
-        assert!(check_same_origin(&none).is_ok());
-        for origin in ["https://evil.example", "null", "http://127.0.0.1:8081"] {
-            let other = headers(&[("host", "127.0.0.1:8080"), ("origin", origin)]);
-            assert!(check_same_origin(&other).is_err(), "{origin}");
+        let host = ("host", "127.0.0.1:8080");
+        for accepted in [
+            vec![host, ("origin", "http://127.0.0.1:8080")],
+            vec![host],
+            vec![host, ("origin", "null")],
+            vec![host, ("origin", "null"), ("sec-fetch-site", "same-origin")],
+            vec![host, ("sec-fetch-site", "none")],
+        ] {
+            assert!(
+                check_same_origin(&headers(&accepted)).is_ok(),
+                "{accepted:?}"
+            );
         }
-        let cross = headers(&[("host", "a"), ("sec-fetch-site", "cross-site")]);
-        assert!(check_same_origin(&cross).is_err());
+        for refused in [
+            vec![host, ("origin", "https://evil.example")],
+            vec![host, ("origin", "http://127.0.0.1:8081")],
+            vec![host, ("sec-fetch-site", "cross-site")],
+            // Another port of the same host is the same site, not the same origin.
+            vec![
+                host,
+                ("origin", "http://127.0.0.1:8080"),
+                ("sec-fetch-site", "same-site"),
+            ],
+        ] {
+            assert!(
+                check_same_origin(&headers(&refused)).is_err(),
+                "{refused:?}"
+            );
+        }
     }
 
     #[test]
