@@ -21,8 +21,11 @@ const UI_PAGES: &[&str] = &[
     "/",
     "/dead-letters",
     "/dead-letters/1",
+    "/dead-letters/1/edit",
     "/groups",
     "/replays",
+    "/replays/preview",
+    "/replays/1",
     "/sources",
     "/audit",
     "/users",
@@ -40,7 +43,10 @@ const UI_FORMS: &[&str] = &[
     "/tokens/1/revoke",
     "/replays",
     "/dead-letters/discard",
+    "/dead-letters/1/edit",
     "/sources/pause",
+    "/sources/demo_shop/pause",
+    "/sources/demo_shop/resume",
 ];
 
 /// A well-formed session cookie no server ever issued.
@@ -329,6 +335,164 @@ async fn a_form_post_needs_the_sessions_csrf_token() {
     let response = admin.form_raw(Some(&cookie), "/logout", &[]).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert_eq!(admin.page(&session, "/").await.0, StatusCode::OK);
+}
+
+/// A job envelope other than any stored one (a valid payload edit).
+fn edited_payload() -> Value {
+    let job = tributary_broker::JobEnvelope::new_root(
+        tributary_broker::JobKind::Pull,
+        tributary_connector::ConnectorKind::new("demo").unwrap(),
+        tributary_connector::TenantId::new("acme").unwrap(),
+        tributary_connector::SourceId::new("demo_shop").unwrap(),
+        tributary_connector::StreamName::new("customers").unwrap(),
+        tributary_connector::Window::default(),
+    );
+    serde_json::to_value(&job).unwrap()
+}
+
+/// The audit actions written so far.
+async fn audit_actions(admin: &TestAdmin) -> Vec<String> {
+    admin
+        .store()
+        .audit_log(&tributary_store::admin::AuditQuery {
+            limit: 500,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| row.action)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_viewer_cannot_replay_discard_edit_or_pause_but_an_operator_can() {
+    let admin = TestAdmin::start().await;
+    let viewer = admin.token(Role::Viewer).await;
+    let operator = admin.token(Role::Operator).await;
+    let to_replay = admin.dead_letter(Letter::new("replay me")).await;
+    let to_discard = admin.dead_letter(Letter::new("discard me")).await;
+    let to_edit = admin.dead_letter(Letter::new("edit me")).await;
+    let calls = [
+        (
+            "/api/v1/replays".to_owned(),
+            serde_json::json!({"filter": {"ids": [to_replay]}, "reason": "security test"}),
+            StatusCode::ACCEPTED,
+        ),
+        (
+            "/api/v1/dead-letters/discard".to_owned(),
+            serde_json::json!({"filter": {"ids": [to_discard]}, "reason": "security test"}),
+            StatusCode::OK,
+        ),
+        (
+            format!("/api/v1/dead-letters/{to_edit}/edits"),
+            serde_json::json!({"payload": edited_payload(), "reason": "security test"}),
+            StatusCode::CREATED,
+        ),
+        (
+            "/api/v1/sources/demo_shop/pause".to_owned(),
+            serde_json::json!({"reason": "security test"}),
+            StatusCode::OK,
+        ),
+    ];
+    for (path, body, _) in &calls {
+        let (status, answer) = admin.api_post(&viewer, path, body).await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "viewer: POST {path}: {answer}"
+        );
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("operator"),
+            "{answer}"
+        );
+    }
+    assert_eq!(
+        audit_actions(&admin).await,
+        ["token.create", "token.create"]
+    );
+    // The same calls by an operator succeed: the refusals above were about the role.
+    for (path, body, expected) in &calls {
+        let (status, answer) = admin.api_post(&operator, path, body).await;
+        assert_eq!(status, *expected, "operator: POST {path}: {answer}");
+    }
+    let actions = audit_actions(&admin).await;
+    for action in [
+        "dead_letter.replay",
+        "dead_letter.discard",
+        "dead_letter.edit",
+        "source.pause",
+    ] {
+        assert!(
+            actions.iter().any(|done| done == action),
+            "{action} in {actions:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_viewer_session_cannot_post_the_replay_discard_or_pause_forms_but_an_operator_can() {
+    let admin = TestAdmin::start().await;
+    let viewer = admin.session(Role::Viewer).await;
+    let operator = admin.session(Role::Operator).await;
+    let to_replay = admin
+        .dead_letter(Letter::new("replay me"))
+        .await
+        .to_string();
+    let to_discard = admin
+        .dead_letter(Letter::new("discard me"))
+        .await
+        .to_string();
+    let forms: [(&str, Vec<(&str, &str)>); 3] = [
+        (
+            "/replays",
+            vec![("ids", &to_replay), ("reason", "security test")],
+        ),
+        (
+            "/dead-letters/discard",
+            vec![("ids", &to_discard), ("reason", "security test")],
+        ),
+        (
+            "/sources/pause",
+            vec![("source", "demo_shop"), ("reason", "security test")],
+        ),
+    ];
+    for (path, fields) in &forms {
+        let response = admin.form(&viewer, path, fields).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::FORBIDDEN,
+            "viewer: POST {path}"
+        );
+    }
+    assert!(admin
+        .store()
+        .audit_log(&tributary_store::admin::AuditQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .is_empty());
+    for (path, fields) in &forms {
+        let response = admin.form(&operator, path, fields).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "operator: POST {path}"
+        );
+        let location = response.headers()[reqwest::header::LOCATION]
+            .to_str()
+            .unwrap();
+        assert_ne!(location, "/login", "operator: POST {path}");
+    }
+    assert_eq!(
+        audit_actions(&admin).await,
+        ["source.pause", "dead_letter.discard", "dead_letter.replay"]
+    );
 }
 
 /// The clear password shown once on a result page (`<pre id="secret">`).
@@ -923,6 +1087,7 @@ async fn error_text_with_markup_is_shown_escaped() {
         format!("/dead-letters/{id}"),
         "/dead-letters".to_owned(),
         "/groups".to_owned(),
+        format!("/replays/preview?ids={id}"),
     ] {
         let (status, html) = admin.page(&viewer, &path).await;
         assert_eq!(status, 200, "{path}: {html}");

@@ -246,6 +246,32 @@ impl Browser {
             .expect("click");
     }
 
+    /// The text of the first element matching the XPath `xpath` (waiting for it to appear).
+    pub async fn text_xpath(&self, xpath: &str) -> String {
+        self.client
+            .wait()
+            .at_most(PAGE_DEADLINE)
+            .for_element(Locator::XPath(xpath))
+            .await
+            .unwrap_or_else(|error| panic!("no element {xpath} on the page: {error}"))
+            .text()
+            .await
+            .expect("element text")
+    }
+
+    /// Clicks the element matching the XPath `xpath`.
+    pub async fn click_xpath(&self, xpath: &str) {
+        self.client
+            .wait()
+            .at_most(PAGE_DEADLINE)
+            .for_element(Locator::XPath(xpath))
+            .await
+            .unwrap_or_else(|error| panic!("nothing to click at {xpath}: {error}"))
+            .click()
+            .await
+            .expect("click");
+    }
+
     /// Fills in and submits the login form (the browser must be on the login page).
     pub async fn sign_in(&self, username: &str, password: &str) {
         self.fill("#username", username).await;
