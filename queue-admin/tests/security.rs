@@ -764,6 +764,19 @@ async fn the_session_cookie_is_http_only_same_site_strict_and_secure_when_config
         assert_eq!(attributes, expected, "{set_cookie}");
         let value = session_cookie_in(&response).unwrap();
         assert_eq!(value.len(), 64, "32 random bytes in hex");
+        // Signed in, the login page sends us on to the overview.
+        let response = admin
+            .http
+            .get(format!("{}/login", admin.base_url))
+            .header(
+                reqwest::header::COOKIE,
+                format!("tributary_session={value}"),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(response.headers()[reqwest::header::LOCATION], "/");
 
         // Each page slides the session, and the cookie with it.
         let session = Session {
@@ -1100,6 +1113,30 @@ async fn error_text_with_markup_is_shown_escaped() {
             "{path} shows the escaped text: {html}"
         );
     }
+    // Token names are free text, shown on the admin page.
+    let token = tokens::generate();
+    admin
+        .store()
+        .create_token(
+            &NewToken {
+                name: "<script>alert(1)</script>",
+                prefix: &token.prefix,
+                token_hash: &token.hash,
+                role: "viewer",
+                expires_at: None,
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    let admin_session = admin.session(Role::Admin).await;
+    let (status, html) = admin.page(&admin_session, "/users").await;
+    assert_eq!(status, 200);
+    assert!(!html.contains("<script>"), "{html}");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{html}"
+    );
 }
 
 async fn cli(admin: &TestAdmin, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
