@@ -135,6 +135,39 @@ pub fn render_list(
         format!("limit={}", query.limit)
     };
     let operator = principal.role >= Role::Operator;
+    let rows = html! {
+        table {
+            thead { tr {
+                @if operator { th { span.muted { "Select" } } }
+                th.num { "Id" } th { "Stored" } th { "Connector / tenant / source" }
+                th { "Class" } th { "Reason" } th.num { "Attempts" } th.num { "HTTP" }
+                th { "Status" }
+            } }
+            tbody {
+                @for item in items {
+                    tr {
+                        @if operator {
+                            td { input type="checkbox" name="ids" value=(item.id) title=(format!("Select letter {}", item.id)); }
+                        }
+                        td.num { a href=(format!("/dead-letters/{}", item.id)) { (item.id) } }
+                        td { (crate::ui::time(item.created_at))
+                             @if item.deliveries > 1 { br; span.muted { "arrived " (item.deliveries) " times" } } }
+                        td { (opt(&item.connector)) " / " (opt(&item.tenant)) " / " (opt(&item.source))
+                             @if let Some(stream) = &item.stream { br; span.muted { (stream) } } }
+                        td { span.badge { (item.class) } }
+                        td {
+                            (item.reason) @if item.reason_truncated { "…" }
+                            br;
+                            a.muted href=(link("/dead-letters", &[&query_pairs(&[("signature", &item.signature), ("status", "pending")])])) { "same signature" }
+                        }
+                        td.num { (item.attempts) }
+                        td.num { @if let Some(status) = item.http_status { (status) } }
+                        td { (status_badge(&item.status)) (looping_badge(item.looping, item.replay_generation)) }
+                    }
+                }
+            }
+        }
+    };
     let body = html! {
         (filter_form("/dead-letters", query, html! {
             @if query.limit != super::filter_query::DEFAULT_LIMIT {
@@ -153,43 +186,16 @@ pub fn render_list(
         @if items.is_empty() {
             p.muted { "No dead letter matches." }
         } @else {
-            form method="get" action="/replays/preview" {
-                table {
-                    thead { tr {
-                        @if operator { th { span.muted { "Select" } } }
-                        th.num { "Id" } th { "Stored" } th { "Connector / tenant / source" }
-                        th { "Class" } th { "Reason" } th.num { "Attempts" } th.num { "HTTP" }
-                        th { "Status" }
-                    } }
-                    tbody {
-                        @for item in items {
-                            tr {
-                                @if operator {
-                                    td { input type="checkbox" name="ids" value=(item.id) title=(format!("Select letter {}", item.id)); }
-                                }
-                                td.num { a href=(format!("/dead-letters/{}", item.id)) { (item.id) } }
-                                td { (crate::ui::time(item.created_at))
-                                     @if item.deliveries > 1 { br; span.muted { "arrived " (item.deliveries) " times" } } }
-                                td { (opt(&item.connector)) " / " (opt(&item.tenant)) " / " (opt(&item.source))
-                                     @if let Some(stream) = &item.stream { br; span.muted { (stream) } } }
-                                td { span.badge { (item.class) } }
-                                td {
-                                    (item.reason) @if item.reason_truncated { "…" }
-                                    br;
-                                    a.muted href=(link("/dead-letters", &[&query_pairs(&[("signature", &item.signature), ("status", "pending")])])) { "same signature" }
-                                }
-                                td.num { (item.attempts) }
-                                td.num { @if let Some(status) = item.http_status { (status) } }
-                                td { (status_badge(&item.status)) (looping_badge(item.looping, item.replay_generation)) }
-                            }
-                        }
-                    }
-                }
-                @if operator {
+            @if operator {
+                // The table inside a GET form: the checked rows go to the dry-run replay.
+                form method="get" action="/replays/preview" {
+                    (rows)
                     div.actions {
                         button type="submit" { "Dry-run replay of selected" }
                     }
                 }
+            } @else {
+                (rows)
             }
         }
         div.pager {

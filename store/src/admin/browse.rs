@@ -444,19 +444,21 @@ impl Store {
             .find(|step| step.depth == 0)
             .and_then(|step| step.replay.clone());
 
-        // Attempts of every job the lineage names: the letters' jobs and the replay jobs.
+        // Attempts of this letter's job and of the jobs of the letters it was replayed from
+        // (each labelled with its letter), and of this letter's replay job (how the replay is
+        // going). Later generations have their own letters and pages.
         let mut jobs: Vec<Uuid> = Vec::new();
         let mut letters: Vec<Option<i64>> = Vec::new();
-        for step in &detail.lineage {
+        for step in detail.lineage.iter().filter(|step| step.depth <= 0) {
             if let Some(job) = step.job_id {
                 jobs.push(job);
                 letters.push(Some(step.dead_letter_id));
             }
-            if let Some(replay) = &step.replay {
-                if !jobs.contains(&replay.job_id) {
-                    jobs.push(replay.job_id);
-                    letters.push(None);
-                }
+        }
+        if let Some(replay) = &detail.replay {
+            if !jobs.contains(&replay.job_id) {
+                jobs.push(replay.job_id);
+                letters.push(None);
             }
         }
         if !jobs.is_empty() {
