@@ -150,7 +150,7 @@ pub async fn replay(
                 loop_limit: state.settings().admin.replay_loop_limit,
                 max_letters: MAX_LETTERS_PER_ACTION,
             },
-            |letter| replay_job(letter),
+            replay_job,
         )
         .await?;
     state.replay_wakeup().notify_one();

@@ -125,7 +125,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
 /// The web UI routes.
 pub fn ui_routes() -> Router<AppState> {
     Router::new()
-        .route("/sources", get(sources_page).post(pause_named_form))
+        .route("/sources", get(sources_page))
+        .route("/sources/pause", post(pause_named_form))
         .route("/sources/{source}/pause", post(pause_form))
         .route("/sources/{source}/resume", post(resume_form))
 }
@@ -297,7 +298,7 @@ async fn sources_page(
         }
         @if operator {
             h2 { "Pause a source" }
-            form.filters method="post" action="/sources" {
+            form.filters method="post" action="/sources/pause" {
                 (csrf)
                 label { "Source" input type="text" name="source" required maxlength="128"; }
                 label { "Tenant (empty: every tenant)" input type="text" name="tenant" maxlength="128"; }
