@@ -6,7 +6,8 @@
 //! checkpoint advance. This crate knows nothing about AMQP.
 //!
 //! [`admin`] holds what queue-admin reads and changes (dead-letter browsing and replays, users,
-//! tokens, the audit log).
+//! tokens, the audit log). `schedules` holds scheduled ingestion: schedules, their slots (the
+//! slot key) and the outbox jobs are published from.
 
 pub mod admin;
 mod batcher;
@@ -15,6 +16,7 @@ mod error;
 mod ledger;
 mod limits;
 mod pages;
+mod schedules;
 mod stats;
 
 pub use dead_letters::NewDeadLetter;
@@ -22,6 +24,12 @@ pub use error::StoreError;
 pub use ledger::{BeginJob, FinishJob, JobStart, JobStatus, Ledger, NewJob};
 pub use limits::{BreakerGate, BreakerPolicy, BreakerState, SourcePause, ALL_TENANTS};
 pub use pages::{CommitOutcome, PageCommit, PageCounts, RunState, StreamKey};
+pub use schedules::{
+    Cadence, ClaimReport, EnqueuedSlot, MissedSlots, OutboxBacklog, OutboxBatch, OutboxFailure,
+    OutboxRow, OverlapPolicy, PlannedJob, Schedule, ScheduleEdit, ScheduleError, ScheduleFilter,
+    SchedulePause, ScheduleSpec, SlotPlan, SlotPlanner, SlotRecord, SlotTime, MAX_BACKFILL_WINDOWS,
+    MAX_DUE_SLOTS_PER_CLAIM,
+};
 pub use stats::{DeadLetterRow, JobStatusCount, RecordCount};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
