@@ -288,7 +288,10 @@ async fn relay_loop(scheduler: Arc<Shared>, wake: Arc<Notify>, stop: watch::Rece
             pacer.wait().await;
             match scheduler.relay_once().await {
                 Ok(round) => {
-                    scheduler.health.set_broker_ready(true);
+                    // Only a confirmed publish says the broker works; an idle round says nothing.
+                    if round.published > 0 {
+                        scheduler.health.set_broker_ready(true);
+                    }
                     backoff = new_backoff();
                     pacer.spent(round.published, Instant::now());
                     if round.taken < batch || *stop.borrow() {

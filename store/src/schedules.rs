@@ -382,14 +382,16 @@ impl OutboxBatch {
             .client
             .as_ref()
             .expect("an unfinished batch holds its client");
-        client
-            .execute(
-                "UPDATE outbox SET published_at = clock_timestamp(), last_error = NULL
-                 WHERE id = ANY($1)",
-                &[&published],
-            )
-            .await
-            .map_err(StoreError::db("marking outbox rows sent"))?;
+        if !published.is_empty() {
+            client
+                .execute(
+                    "UPDATE outbox SET published_at = clock_timestamp(), last_error = NULL
+                     WHERE id = ANY($1)",
+                    &[&published],
+                )
+                .await
+                .map_err(StoreError::db("marking outbox rows sent"))?;
+        }
         if !failed.is_empty() {
             let ids: Vec<i64> = failed.iter().map(|f| f.id).collect();
             let errors: Vec<&str> = failed.iter().map(|f| f.error.as_str()).collect();
