@@ -1386,3 +1386,195 @@ async fn the_pages_dry_run_replay_edit_discard_pause_and_audit_without_a_script(
     );
     world.stop().await;
 }
+
+/// Runs `queue-admin` with `args` against this world's API as the operator; (success, stdout,
+/// stderr).
+async fn cli(world: &World, args: &[&str]) -> (bool, String, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_queue-admin"))
+        .args(args)
+        .env("TRIBUTARY_ADMIN_URL", &world.admin.base_url)
+        .env("TRIBUTARY_ADMIN_TOKEN", &world.operator)
+        .env_remove("TRIBUTARY_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("run queue-admin");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_dry_runs_replays_and_follows_edits_discards_pauses_and_reads_the_audit() {
+    let mut world = World::new().await;
+    world.start_worker().await;
+    let letter = world.admin.dead_letter(Letter::new("cli boom")).await;
+    let noise = world.admin.dead_letter(Letter::new("cli noise")).await;
+    let id = letter.to_string();
+
+    // Without --yes: the dry run, and nothing changes.
+    let before = world.state().await;
+    let (ok, out, err) = cli(&world, &["dlq", "replay", "--ids", &id]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with("1 letter(s) match: 1 would be replayed"),
+        "{out}"
+    );
+    assert!(out.contains("dry run only: nothing changed"), "{out}");
+    assert_eq!(world.state().await, before);
+
+    // An edit from a file, then the replay, followed to the end.
+    let mut payload: Value = world
+        .text(&format!(
+            "SELECT convert_from(payload, 'UTF8') FROM dead_letters WHERE id = {letter}"
+        ))
+        .await
+        .map(|text| serde_json::from_str(&text).unwrap())
+        .unwrap();
+    payload["stream"] = json!("customers");
+    let file = std::env::temp_dir().join(format!("payload-{}.json", Uuid::now_v7()));
+    std::fs::write(&file, serde_json::to_vec(&payload).unwrap()).unwrap();
+    let (ok, out, err) = cli(
+        &world,
+        &[
+            "dlq",
+            "edit",
+            &id,
+            "--file",
+            file.to_str().unwrap(),
+            "--reason",
+            "customers",
+        ],
+    )
+    .await;
+    std::fs::remove_file(&file).unwrap();
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        format!("dead letter {letter}: saved version 1\n$.stream: \"orders\" → \"customers\"\n")
+    );
+    let (ok, out, err) = cli(
+        &world,
+        &[
+            "dlq",
+            "replay",
+            "--ids",
+            &id,
+            "--reason",
+            "from the cli",
+            "--yes",
+            "--wait",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("letter(s) replayed; publishing in the background"),
+        "{out}"
+    );
+    assert!(out.trim_end().ends_with("succeeded 1, dead 0"), "{out}");
+    assert_eq!(
+        world
+            .scalar(
+                "SELECT count(*) FROM records WHERE tenant_id = 'acme' AND stream = 'customers'"
+            )
+            .await,
+        20
+    );
+    // A second replay is refused, and the command fails with the server's reason.
+    let (ok, _, err) = cli(&world, &["dlq", "replay", "--ids", &id, "--yes"]).await;
+    assert!(!ok);
+    assert!(
+        err.contains(&format!(
+            "409 Conflict: dead letter {letter} was already replayed"
+        )),
+        "{err}"
+    );
+
+    // Discard: dry run, then for real.
+    let noise_id = noise.to_string();
+    let (ok, out, _) = cli(
+        &world,
+        &["dlq", "discard", "--ids", &noise_id, "--reason", "noise"],
+    )
+    .await;
+    assert!(ok);
+    assert!(
+        out.starts_with("1 pending letter(s) of 1 matching would be discarded"),
+        "{out}"
+    );
+    assert_eq!(world.letter_status(noise).await, "pending");
+    let (ok, out, err) = cli(
+        &world,
+        &[
+            "dlq", "discard", "--ids", &noise_id, "--reason", "noise", "--yes",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "discarded 1 letter(s)\n");
+    assert_eq!(world.letter_status(noise).await, "discarded");
+
+    // Sources.
+    let (ok, out, err) = cli(
+        &world,
+        &[
+            "sources",
+            "pause",
+            SOURCE,
+            "--tenant",
+            "acme",
+            "--reason",
+            "rotating keys",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        format!("paused {SOURCE} for tenant acme: rotating keys\n")
+    );
+    let (ok, out, _) = cli(&world, &["sources", "list"]).await;
+    assert!(ok);
+    let line = out
+        .lines()
+        .find(|line| line.starts_with(SOURCE) && line.contains(" acme "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        line.contains("yes") && line.contains("rotating keys"),
+        "{line}"
+    );
+    let (ok, _, err) = cli(&world, &["sources", "resume", SOURCE, "--tenant", "acme"]).await;
+    assert!(ok, "{err}");
+
+    // The audit log, newest first, as text and as JSON.
+    let (ok, out, _) = cli(&world, &["dlq", "audit"]).await;
+    assert!(ok);
+    let actions: Vec<&str> = out
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(4))
+        .collect();
+    assert_eq!(
+        actions[..5],
+        [
+            "source.resume",
+            "source.pause",
+            "dead_letter.discard",
+            "dead_letter.replay",
+            "dead_letter.edit"
+        ],
+        "{out}"
+    );
+    let (ok, out, _) = cli(
+        &world,
+        &["dlq", "audit", "--action", "dead_letter.replay", "--json"],
+    )
+    .await;
+    assert!(ok);
+    let page: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(page["items"][0]["reason"], "from the cli");
+    assert_eq!(page["items"][0]["count"], 1);
+    world.stop().await;
+}
