@@ -181,11 +181,32 @@ impl From<OverlapArg> for OverlapPolicy {
 
 /// The audit log's name for whoever runs the CLI: `cli:<os user>`.
 pub fn cli_actor() -> String {
-    let user = ["USER", "LOGNAME"]
+    format!("cli:{}", os_user())
+}
+
+/// `$USER` (or `$LOGNAME`), else the name of the process's uid in `/etc/passwd` (services and
+/// containers often set neither variable), else `uid-<n>`.
+fn os_user() -> String {
+    use std::os::unix::fs::MetadataExt;
+    if let Some(user) = ["USER", "LOGNAME"]
         .iter()
         .find_map(|name| std::env::var(name).ok().filter(|user| !user.is_empty()))
-        .unwrap_or_else(|| "unknown".into());
-    format!("cli:{user}")
+    {
+        return user;
+    }
+    let Ok(uid) = std::fs::metadata("/proc/self").map(|meta| meta.uid()) else {
+        return "unknown".into();
+    };
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|passwd| {
+            passwd.lines().find_map(|line| {
+                let mut fields = line.split(':');
+                let name = fields.next()?;
+                (fields.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
+            })
+        })
+        .unwrap_or_else(|| format!("uid-{uid}"))
 }
 
 fn span(field: &str, text: &str) -> anyhow::Result<i32> {
@@ -427,6 +448,13 @@ mod tests {
             Some(Cadence::EverySeconds(900))
         );
         assert_eq!(OverlapPolicy::from(args.overlap), OverlapPolicy::BufferOne);
+    }
+
+    #[test]
+    fn the_actor_names_an_os_user() {
+        let actor = cli_actor();
+        assert!(actor.starts_with("cli:") && actor.len() > 4, "{actor}");
+        assert_ne!(actor, "cli:unknown");
     }
 
     #[test]
