@@ -6,7 +6,6 @@
 mod support;
 
 use chrono::{DateTime, TimeZone, Utc};
-use reqwest::StatusCode;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use support::{Letter, Session, TestAdmin};
@@ -85,7 +84,7 @@ async fn insert_mix(admin: &TestAdmin) -> Mix {
     let a2 = admin.dead_letter(a(2, "acme")).await;
     let a3 = admin.dead_letter(a(17, "globex")).await;
     let a4 = admin.dead_letter(a(99, "acme")).await;
-    let mut b = |account: u32, tenant: &str| {
+    let b = |account: u32, tenant: &str| {
         let mut letter = letter(
             "stripe",
             tenant,
@@ -649,6 +648,7 @@ async fn the_detail_shows_every_attempt_and_the_lineage_through_replays() {
     assert_eq!(detail["id"], l1);
     assert_eq!(detail["status"], "replayed");
     assert_eq!(detail["replay_generation"], 1);
+    assert_eq!(detail["attempts"], 5, "the count; the log is attempt_log");
     assert_eq!(detail["worker"], "worker-b");
     assert_eq!(detail["queue"], "test.work.demo");
     assert_eq!(detail["headers"]["message_id"], j1.to_string());
@@ -681,7 +681,7 @@ async fn the_detail_shows_every_attempt_and_the_lineage_through_replays() {
     assert_eq!(detail["replay"]["state"], "published");
     // Attempts of J0 (labelled L0: the retry and the dead one) and of J1 (labelled L1: the
     // retry and the dead one), oldest first; J2 has none.
-    let attempts: Vec<(String, Option<i64>, String, Option<i64>)> = detail["attempts"]
+    let attempts: Vec<(String, Option<i64>, String, Option<i64>)> = detail["attempt_log"]
         .as_array()
         .unwrap()
         .iter()
@@ -705,7 +705,7 @@ async fn the_detail_shows_every_attempt_and_the_lineage_through_replays() {
         ],
         "{detail}"
     );
-    let retry = &detail["attempts"][0];
+    let retry = &detail["attempt_log"][0];
     assert_eq!(retry["worker"], "worker-a");
     assert_eq!(retry["duration_ms"], 1500);
     assert_eq!(retry["error"], "HTTP 503 from upstream");
@@ -1027,4 +1027,131 @@ async fn the_openapi_document_describes_the_browsing_api() {
     for schema in ["DeadLetterPage", "GroupList", "DeadLetterView"] {
         assert!(schemas[schema].is_object(), "{schema}");
     }
+}
+
+#[tokio::test]
+async fn the_cli_lists_groups_and_shows_letters_through_the_api() {
+    use tributary_queue_admin::cli::dlq_read::{output, Command, DlqFilterArgs};
+    use tributary_queue_admin::cli::{ApiArgs, ApiClient};
+
+    let admin = TestAdmin::start().await;
+    let mix = insert_mix(&admin).await;
+    let args = |json: bool| ApiArgs {
+        url: admin.base_url.clone(),
+        token: None,
+        json,
+    };
+    let token = admin.token(Role::Viewer).await;
+    let client = |json: bool| {
+        let mut args = args(json);
+        args.token = Some(token.clone());
+        ApiClient::new(&args).unwrap()
+    };
+    let stripe = DlqFilterArgs {
+        connector: Some("stripe".into()),
+        ..Default::default()
+    };
+
+    let table = output(
+        &client(false),
+        Command::List {
+            filter: stripe.clone(),
+            after: None,
+            limit: 50,
+        },
+    )
+    .await
+    .unwrap();
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    assert_eq!(rows.len(), 3, "two letters and the end marker: {table}");
+    assert!(
+        rows[0].trim_start().starts_with(&mix.b2.to_string()),
+        "{table}"
+    );
+    assert!(
+        rows[1].trim_start().starts_with(&mix.b1.to_string()),
+        "{table}"
+    );
+    assert!(table.contains("access token of account 815"), "{table}");
+    assert_eq!(rows[2], "(end)");
+
+    let json = output(
+        &client(true),
+        Command::List {
+            filter: stripe,
+            after: None,
+            limit: 1,
+        },
+    )
+    .await
+    .unwrap();
+    let page: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(page["items"][0]["id"], mix.b2);
+    assert_eq!(
+        page["next"], mix.b2,
+        "one per page: the next page starts below b2"
+    );
+
+    let groups = output(
+        &client(false),
+        Command::Groups {
+            filter: DlqFilterArgs {
+                status: Some("pending".into()),
+                ..Default::default()
+            },
+            largest: true,
+            limit: 50,
+        },
+    )
+    .await
+    .unwrap();
+    let first = groups.lines().nth(1).unwrap();
+    assert!(first.trim_start().starts_with("3  exhausted"), "{groups}");
+    assert!(first.contains("HTTP <n> from <url>"), "{groups}");
+
+    let shown = output(&client(false), Command::Show { id: mix.a4 })
+        .await
+        .unwrap();
+    assert!(
+        shown.starts_with(&format!("dead letter {}  [discarded]", mix.a4)),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("resolved:") && shown.contains("known outage"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("attempts:") && shown.contains("dead"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("\"kind\": \"pull\""),
+        "the envelope, pretty: {shown}"
+    );
+
+    let error = output(&client(false), Command::Show { id: 999_999 })
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("404") && error.contains("no dead letter 999999"),
+        "{error}"
+    );
+    let bad = DlqFilterArgs {
+        since: Some("yesterday".into()),
+        ..Default::default()
+    };
+    let error = output(
+        &client(false),
+        Command::List {
+            filter: bad,
+            after: None,
+            limit: 50,
+        },
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("since:"), "{error}");
+    assert!(ApiClient::new(&args(false)).is_err(), "no token, no client");
 }

@@ -121,7 +121,13 @@ pub enum Command {
 
 /// Runs one.
 pub async fn run(client: &ApiClient, command: Command) -> anyhow::Result<ExitCode> {
-    match command {
+    print!("{}", output(client, command).await?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What a command prints: the API's JSON with `--json`, else a table.
+pub async fn output(client: &ApiClient, command: Command) -> anyhow::Result<String> {
+    let text = match command {
         Command::List {
             filter,
             after,
@@ -134,9 +140,9 @@ pub async fn run(client: &ApiClient, command: Command) -> anyhow::Result<ExitCod
             query.push(("limit", limit.to_string()));
             let page: DeadLetterPage = client.get("/api/v1/dead-letters", &query).await?;
             if client.json {
-                println!("{}", serde_json::to_string_pretty(&page)?);
+                serde_json::to_string_pretty(&page)? + "\n"
             } else {
-                print!("{}", render_list(&page));
+                render_list(&page)
             }
         }
         Command::Groups {
@@ -149,9 +155,9 @@ pub async fn run(client: &ApiClient, command: Command) -> anyhow::Result<ExitCod
             query.push(("limit", limit.to_string()));
             let groups: GroupList = client.get("/api/v1/dead-letters/groups", &query).await?;
             if client.json {
-                println!("{}", serde_json::to_string_pretty(&groups)?);
+                serde_json::to_string_pretty(&groups)? + "\n"
             } else {
-                print!("{}", render_groups(&groups));
+                render_groups(&groups)
             }
         }
         Command::Show { id } => {
@@ -159,13 +165,13 @@ pub async fn run(client: &ApiClient, command: Command) -> anyhow::Result<ExitCod
                 .get(&format!("/api/v1/dead-letters/{id}"), &[])
                 .await?;
             if client.json {
-                println!("{}", serde_json::to_string_pretty(&letter)?);
+                serde_json::to_string_pretty(&letter)? + "\n"
             } else {
-                print!("{}", render_detail(&letter));
+                render_detail(&letter)
             }
         }
-    }
-    Ok(ExitCode::SUCCESS)
+    };
+    Ok(text)
 }
 
 /// Cuts `text` to `chars` characters on one line.
@@ -368,14 +374,14 @@ pub fn render_detail(letter: &DeadLetterView) -> String {
             out.push('\n');
         }
     }
-    if !letter.attempts.is_empty() {
+    if !letter.attempt_log.is_empty() {
         out.push_str("\nattempts:\n");
         let _ = writeln!(
             out,
             "  {:<19}  {:<8}  {:<9}  {:<14}  {:>9}  {:<10}  {:>4}  ERROR",
             "STARTED (UTC)", "JOB", "LETTER", "WORKER", "SECONDS", "OUTCOME", "HTTP"
         );
-        for attempt in &letter.attempts {
+        for attempt in &letter.attempt_log {
             let _ = writeln!(
                 out,
                 "  {:<19}  {:<8}  {:<9}  {:<14}  {:>9.3}  {:<10}  {:>4}  {}",

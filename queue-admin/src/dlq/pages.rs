@@ -457,7 +457,7 @@ pub fn render_detail(principal: &Principal, letter: &DeadLetterView) -> Markup {
             (lineage_markup(&letter.lineage))
         }
         h2 { "Attempts" }
-        @if letter.attempts.is_empty() {
+        @if letter.attempt_log.is_empty() {
             p.muted { "The ledger has no attempt for this letter's job." }
         } @else {
             table {
@@ -466,7 +466,7 @@ pub fn render_detail(principal: &Principal, letter: &DeadLetterView) -> Markup {
                     th { "Error class" } th { "Error" } th.num { "HTTP" }
                 } }
                 tbody {
-                    @for attempt in &letter.attempts {
+                    @for attempt in &letter.attempt_log {
                         tr {
                             td { (crate::ui::time(attempt.started_at)) }
                             td {

@@ -340,9 +340,10 @@ pub struct DeadLetterView {
     pub resolved_by: Option<String>,
     /// Why (discards).
     pub resolution_reason: Option<String>,
-    /// Every attempt of its job and of the jobs it was replayed from (and of its replay
-    /// jobs), oldest first.
-    pub attempts: Vec<Attempt>,
+    /// Every attempt of its job and of the jobs of the letters it was replayed from (each
+    /// labelled with its job and letter), and of its replay job, oldest first. (`attempts` is
+    /// the count, as in lists.)
+    pub attempt_log: Vec<Attempt>,
     /// Original → replays, oldest first; this letter is the step with depth 0.
     pub lineage: Vec<LineageItem>,
     /// Payload edits, oldest first.
@@ -377,7 +378,7 @@ impl DeadLetterView {
             resolved_at: detail.resolved_at,
             resolved_by: detail.resolved_by,
             resolution_reason: detail.resolution_reason,
-            attempts: detail.attempts.into_iter().map(Attempt::from).collect(),
+            attempt_log: detail.attempts.into_iter().map(Attempt::from).collect(),
             lineage: detail.lineage.into_iter().map(LineageItem::from).collect(),
             edits: detail.edits.into_iter().map(Edit::from).collect(),
             replay: detail.replay.map(Replay::from),
