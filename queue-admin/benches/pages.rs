@@ -287,6 +287,17 @@ async fn main() -> anyhow::Result<()> {
             )],
         },
         Measure {
+            // The worst case of the list: a filter no index serves that matches nothing, so
+            // the walk in id order reads every pending letter.
+            name: "list_no_match",
+            path: "/dead-letters?min_attempts=100".into(),
+            barred: true,
+            baseline: vec![(
+                format!("SELECT {LIST_COLUMNS} FROM dead_letters WHERE status = 'pending' AND attempts >= 100 ORDER BY id DESC LIMIT 51"),
+                vec![],
+            )],
+        },
+        Measure {
             name: "search",
             path: "/dead-letters?q=handshake+deadline".into(),
             barred: true,
@@ -315,6 +326,17 @@ async fn main() -> anyhow::Result<()> {
             path: "/groups?sort=largest".into(),
             barred: true,
             baseline: vec![(GROUPS_BASELINE.replace("{filter}", "TRUE").replace("{order}", "letters DESC"), vec![])],
+        },
+        Measure {
+            name: "groups_class",
+            path: "/groups?class=permanent".into(),
+            barred: true,
+            baseline: vec![(
+                GROUPS_BASELINE
+                    .replace("{filter}", "class = 'permanent'")
+                    .replace("{order}", "last_seen DESC"),
+                vec![],
+            )],
         },
         Measure {
             name: "groups_search",

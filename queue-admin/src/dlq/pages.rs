@@ -451,7 +451,7 @@ pub fn render_detail(principal: &Principal, letter: &DeadLetterView) -> Markup {
             p.muted { "Not replayed." }
         }
         h2 { "Lineage (original → replays)" }
-        @if letter.lineage.len() <= 1 {
+        @if letter.lineage.len() <= 1 && letter.replay.is_none() {
             p.muted { "An original failure, not replayed." }
         } @else {
             (lineage_markup(&letter.lineage))
