@@ -717,9 +717,11 @@ async fn the_detail_shows_every_attempt_and_the_lineage_through_replays() {
     assert_eq!(edits[0]["diff"][0]["path"], "/window");
 
     // From the original: the whole chain below it. From the last: the whole chain above it.
-    for (id, expected) in [
-        (l0, vec![(0, l0), (1, l1), (2, l2)]),
-        (l2, vec![(-2, l0), (-1, l1), (0, l2)]),
+    // Attempts: its own generation and earlier ones, and its replay job's (labelled with the
+    // letter that replay became); never later generations.
+    for (id, expected, labels) in [
+        (l0, vec![(0, l0), (1, l1), (2, l2)], vec![l0, l1]),
+        (l2, vec![(-2, l0), (-1, l1), (0, l2)], vec![l0, l1, l2]),
     ] {
         let (_, detail) = admin
             .api_get(&viewer, &format!("/api/v1/dead-letters/{id}"))
@@ -736,6 +738,13 @@ async fn the_detail_shows_every_attempt_and_the_lineage_through_replays() {
             })
             .collect();
         assert_eq!(steps, expected, "lineage of {id}: {detail}");
+        let labelled: BTreeSet<i64> = detail["attempt_log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|attempt| attempt["dead_letter_id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(labelled, set(&labels), "attempts of {id}: {detail}");
     }
 
     // The page shows the same: attempts, lineage links, the edit, the replay.

@@ -386,7 +386,7 @@ pub fn render_detail(letter: &DeadLetterView) -> String {
                 out,
                 "  {:<19}  {:<8}  {:<9}  {:<14}  {:>9.3}  {:<10}  {:>4}  {}",
                 time(attempt.started_at),
-                &attempt.job_id.to_string()[..8],
+                crate::dlq::pages::short_id(attempt.job_id),
                 attempt
                     .dead_letter_id
                     .map(|id| format!("#{id}"))

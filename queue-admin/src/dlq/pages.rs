@@ -313,6 +313,12 @@ async fn detail_page(
     Ok(render_detail(&principal, &letter))
 }
 
+/// The last 8 hex digits of an id (its random part, for UUIDv7), to tell jobs apart in a table.
+pub fn short_id(id: uuid::Uuid) -> String {
+    let simple = id.simple().to_string();
+    simple[simple.len() - 8..].to_owned()
+}
+
 fn pretty(value: &serde_json::Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
 }
@@ -470,7 +476,8 @@ pub fn render_detail(principal: &Principal, letter: &DeadLetterView) -> Markup {
                         tr {
                             td { (crate::ui::time(attempt.started_at)) }
                             td {
-                                code { (attempt.job_id.to_string()[..8]) "…" }
+                                // The tail: UUIDv7s of one day share their head (a time).
+                                code title=(attempt.job_id) { "…" (short_id(attempt.job_id)) }
                                 @if let Some(letter_id) = attempt.dead_letter_id {
                                     @if letter_id == item.id { br; span.muted { "this letter" } }
                                     @else { br; a href=(format!("/dead-letters/{letter_id}")) { "letter #" (letter_id) } }

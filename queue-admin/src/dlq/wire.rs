@@ -148,8 +148,8 @@ pub struct GroupList {
 pub struct Attempt {
     /// The job it was a delivery of.
     pub job_id: Uuid,
-    /// The dead letter that job became, if it died (attempts of earlier generations of a
-    /// replayed letter carry their own letter's id).
+    /// The dead letter that job became: this letter, one it was replayed from, or the letter
+    /// its replay became; none for a replay job that has not died.
     pub dead_letter_id: Option<i64>,
     /// The worker that handled it.
     pub worker: String,

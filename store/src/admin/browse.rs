@@ -132,7 +132,7 @@ pub struct DeadLetterGroup {
 pub struct AttemptRecord {
     /// The job it was a delivery of.
     pub job_id: Uuid,
-    /// The dead letter that job became, if it died (labels attempts of earlier generations).
+    /// The dead letter that job became, if it died (labels attempts of other generations).
     pub dead_letter_id: Option<i64>,
     /// Which worker handled it.
     pub worker: String,
@@ -457,8 +457,14 @@ impl Store {
         }
         if let Some(replay) = &detail.replay {
             if !jobs.contains(&replay.job_id) {
+                // Labelled with its own letter if the replay died too.
+                let letter = detail
+                    .lineage
+                    .iter()
+                    .find(|step| step.depth == 1 && step.job_id == Some(replay.job_id))
+                    .map(|step| step.dead_letter_id);
                 jobs.push(replay.job_id);
-                letters.push(None);
+                letters.push(letter);
             }
         }
         if !jobs.is_empty() {
