@@ -48,12 +48,12 @@ impl AdminApp {
             .database
             .store(settings.database.max_connections)
             .context("cannot set up the database pool")?;
-        store
-            .ping()
-            .await
-            .context("cannot reach the database")?;
+        store.ping().await.context("cannot reach the database")?;
         if settings.database.migrate_on_start {
-            store.migrate().await.context("cannot migrate the database")?;
+            store
+                .migrate()
+                .await
+                .context("cannot migrate the database")?;
         }
         let topology = settings
             .amqp
@@ -236,7 +236,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(protected)
         .merge(crate::auth::public_routes())
-        .fallback(|| async { crate::error::PageError(crate::error::AdminError::NotFound("no such page".into())) })
+        .fallback(|| async {
+            crate::error::PageError(crate::error::AdminError::NotFound("no such page".into()))
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)

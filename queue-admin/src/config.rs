@@ -116,6 +116,8 @@ mod tests {
     use figment::Jail;
 
     #[test]
+    // `Jail::expect_with` fixes the closure's error type to `figment::Error`.
+    #[allow(clippy::result_large_err)]
     fn a_file_shared_with_the_worker_loads_and_admin_typos_are_refused() {
         Jail::expect_with(|jail| {
             jail.create_file(

@@ -2,6 +2,9 @@
 //! from a terminal (`dlq`, `sources`, `overview`, over the JSON API with a token), and manage
 //! `users` and `tokens` (directly in the database, for bootstrapping).
 
+// A command line talks to its user on stderr; the workspace lint is for library code.
+#![allow(clippy::print_stderr)]
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -10,7 +13,11 @@ use tributary_queue_admin::cli;
 use tributary_queue_admin::{AdminApp, Settings};
 
 #[derive(Debug, Parser)]
-#[command(name = "queue-admin", version, about = "Inspect and replay Tributary's dead letters")]
+#[command(
+    name = "queue-admin",
+    version,
+    about = "Inspect and replay Tributary's dead letters"
+)]
 struct Cli {
     /// A TOML settings file (may be shared with the worker); `TRIBUTARY_*` variables override it.
     #[arg(long, short, global = true, env = "TRIBUTARY_CONFIG")]
@@ -34,7 +41,7 @@ enum Command {
         #[command(flatten)]
         api: cli::ApiArgs,
         #[command(subcommand)]
-        command: cli::DlqCommand,
+        command: Box<cli::DlqCommand>,
     },
     /// Sources: list, pause, resume (over the API).
     Sources {
@@ -110,7 +117,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Overview(api) => cli::overview(&api).await,
-        Command::Dlq { api, command } => cli::dlq(&api, command).await,
+        Command::Dlq { api, command } => cli::dlq(&api, *command).await,
         Command::Sources { api, command } => cli::sources(&api, command).await,
         Command::Users { command } => cli::users(&load()?, command).await,
         Command::Tokens { command } => cli::tokens(&load()?, command).await,

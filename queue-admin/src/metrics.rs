@@ -42,7 +42,8 @@ pub async fn refresh(state: &AppState, seen: &mut SeenGauges) -> anyhow::Result<
     let mut classes = BTreeSet::new();
     let mut oldest: f64 = 0.0;
     for row in &pending {
-        gauge!("tributary_dead_letters_pending", "class" => row.class.clone()).set(row.letters as f64);
+        gauge!("tributary_dead_letters_pending", "class" => row.class.clone())
+            .set(row.letters as f64);
         oldest = oldest.max(row.oldest_seconds);
         classes.insert(row.class.clone());
     }
@@ -85,9 +86,12 @@ pub async fn refresh(state: &AppState, seen: &mut SeenGauges) -> anyhow::Result<
                 let mut names = BTreeSet::new();
                 for queue in queues {
                     let name = queue.name.clone();
-                    gauge!("tributary_queue_messages_ready", "queue" => name.clone()).set(queue.ready as f64);
-                    gauge!("tributary_queue_messages_unacked", "queue" => name.clone()).set(queue.unacked as f64);
-                    gauge!("tributary_queue_consumers", "queue" => name.clone()).set(queue.consumers as f64);
+                    gauge!("tributary_queue_messages_ready", "queue" => name.clone())
+                        .set(queue.ready as f64);
+                    gauge!("tributary_queue_messages_unacked", "queue" => name.clone())
+                        .set(queue.unacked as f64);
+                    gauge!("tributary_queue_consumers", "queue" => name.clone())
+                        .set(queue.consumers as f64);
                     names.insert(name);
                 }
                 for gone in seen.queues.difference(&names) {

@@ -679,6 +679,12 @@ async fn the_detail_shows_every_attempt_and_the_lineage_through_replays() {
     assert_eq!(detail["lineage"][0]["replay"]["job_id"], j1.to_string());
     assert_eq!(detail["replay"]["job_id"], j2.to_string());
     assert_eq!(detail["replay"]["state"], "published");
+    // The continuation's letter counts as the replay's failure for the loop guard, although
+    // only the run's root job says what it replays.
+    let (_, last) = admin
+        .api_get(&viewer, &format!("/api/v1/dead-letters/{l2}"))
+        .await;
+    assert_eq!(last["replay_generation"], 2, "{last}");
     // Attempts of J0 (labelled L0: the retry and the dead one) and of J1 (labelled L1: the
     // retry and the dead one), oldest first; J2 has none.
     let attempts: Vec<(String, Option<i64>, String, Option<i64>)> = detail["attempt_log"]

@@ -3,8 +3,8 @@
 
 mod support;
 
-use support::{wait_for, Letter, TestAdmin};
 use std::time::Duration;
+use support::{wait_for, Letter, TestAdmin};
 use tributary_queue_admin::auth::Role;
 
 #[tokio::test]
@@ -13,7 +13,10 @@ async fn serves_the_openapi_document_to_a_token_and_refuses_the_anonymous() {
     let viewer = admin.token(Role::Viewer).await;
     let (status, document) = admin.api_get(&viewer, "/api/v1/openapi.json").await;
     assert_eq!(status, 200);
-    assert!(document["paths"]["/api/v1/overview"]["get"].is_object(), "{document}");
+    assert!(
+        document["paths"]["/api/v1/overview"]["get"].is_object(),
+        "{document}"
+    );
     assert_eq!(
         document["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
@@ -26,7 +29,9 @@ async fn serves_the_openapi_document_to_a_token_and_refuses_the_anonymous() {
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401);
-    let (status, _) = admin.api_get("trb_not-a-real-token", "/api/v1/overview").await;
+    let (status, _) = admin
+        .api_get("trb_not-a-real-token", "/api/v1/overview")
+        .await;
     assert_eq!(status, 401);
 }
 

@@ -50,7 +50,14 @@ pub struct InvalidSettings {
 /// Every top-level section any Tributary process reads. One file may hold them all (each process
 /// takes its own); a section outside this list is a typo and refused.
 pub const ALL_SECTIONS: [&str; 8] = [
-    "admin", "amqp", "database", "http", "log", "scheduler", "sources", "worker",
+    "admin",
+    "amqp",
+    "database",
+    "http",
+    "log",
+    "scheduler",
+    "sources",
+    "worker",
 ];
 
 /// Defaults, then `file` if given (only its `sections`), then the `TRIBUTARY_*` environment

@@ -63,9 +63,12 @@ impl Store {
                      queue, routing_key, worker, replay_generation)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
                      -- A replay that failed again: one generation past the letter it replayed.
+                     -- A replay's continuations carry no replay_of of their own, so the run's
+                     -- root job is asked too.
                      COALESCE((SELECT max(replayed.replay_generation) + 1
-                               FROM jobs JOIN dead_letters replayed
-                                 ON replayed.job_id = jobs.replay_of
+                               FROM jobs
+                               JOIN jobs run ON run.id IN (jobs.id, jobs.root_id)
+                               JOIN dead_letters replayed ON replayed.job_id = run.replay_of
                                WHERE jobs.id = $2), 0))
                  ON CONFLICT (dedup_key) DO UPDATE SET
                      deliveries = dead_letters.deliveries + 1, last_seen_at = now()

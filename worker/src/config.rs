@@ -258,6 +258,8 @@ mod tests {
     }
 
     #[test]
+    // `Jail::expect_with` fixes the closure's error type to `figment::Error`.
+    #[allow(clippy::result_large_err)]
     fn a_file_shared_with_queue_admin_loads_with_only_our_sections() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(

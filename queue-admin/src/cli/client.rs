@@ -11,7 +11,11 @@ use std::time::Duration;
 #[derive(Debug, Clone, Args)]
 pub struct ApiArgs {
     /// queue-admin's base URL.
-    #[arg(long, env = "TRIBUTARY_ADMIN_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "TRIBUTARY_ADMIN_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
     pub url: String,
     /// An API token (`trb_...`, from `queue-admin tokens create`).
     #[arg(long, env = "TRIBUTARY_ADMIN_TOKEN", hide_env_values = true)]

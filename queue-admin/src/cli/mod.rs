@@ -44,10 +44,7 @@ pub async fn sources(api: &ApiArgs, command: SourcesCommand) -> anyhow::Result<E
 }
 
 /// Runs a `users` command against the database.
-pub async fn users(
-    settings: &crate::Settings,
-    command: UsersCommand,
-) -> anyhow::Result<ExitCode> {
+pub async fn users(settings: &crate::Settings, command: UsersCommand) -> anyhow::Result<ExitCode> {
     users::run(settings, command).await
 }
 

@@ -196,7 +196,10 @@ mod tests {
         let markup = error_page(StatusCode::BAD_REQUEST, "<script>alert(1)</script>");
         let html = markup.into_string();
         assert!(!html.contains("<script>"), "{html}");
-        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{html}"
+        );
     }
 
     #[test]
