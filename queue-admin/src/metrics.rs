@@ -1,8 +1,12 @@
 //! Gauges for alerting, refreshed every `admin.metrics_refresh_seconds`: dead letters pending
 //! by class, the oldest pending dead letter's age, replays by outcome, waiting jobs per
 //! connector, and per-queue depth, unacknowledged and consumers taken from the broker's
-//! management API — so queue-depth alerts work without the broker's Prometheus plugin.
-//! Labels are classes, outcomes, connectors and queue names: small fixed sets.
+//! management API — so queue-depth alerts work without the broker's Prometheus plugin — and,
+//! per source (connector kind and source id, never a tenant: tenants are aggregated, the
+//! stalest or the longest-open counts), data freshness, the scheduled period and circuit
+//! breakers, for the "source stale" and "breaker open too long" alerts.
+//! Labels are classes, outcomes, connectors, sources and queue names: small fixed sets.
+//! `docs/metrics.md` lists every metric; a test in `tests/ops` keeps it honest.
 
 use crate::state::AppState;
 use metrics::gauge;
@@ -33,6 +37,9 @@ pub struct SeenGauges {
     outcomes: BTreeSet<String>,
     connectors: BTreeSet<String>,
     queues: BTreeSet<String>,
+    fresh_sources: BTreeSet<(String, String)>,
+    scheduled_sources: BTreeSet<(String, String)>,
+    breaker_sources: BTreeSet<(String, String)>,
 }
 
 /// One refresh of every gauge.
@@ -107,5 +114,68 @@ pub async fn refresh(state: &AppState, seen: &mut SeenGauges) -> anyhow::Result<
             }
         }
     }
+    // Last: the broker's gauges above stay fresh even when these queries fail.
+    refresh_sources(state, seen).await
+}
+
+/// The per-source gauges. A source that is gone (paused, its schedule disabled) gets NaN for
+/// its timestamps and periods — not 0, which would read as "stale since 1970" — and 0 open
+/// breakers.
+async fn refresh_sources(state: &AppState, seen: &mut SeenGauges) -> anyhow::Result<()> {
+    let store = state.store();
+
+    let mut fresh = BTreeSet::new();
+    for row in store.source_freshness().await? {
+        gauge!("tributary_source_last_success_timestamp_seconds",
+            "connector" => row.connector.clone(), "source" => row.source.clone())
+        .set(row.last_success_unix);
+        gauge!("tributary_source_streams",
+            "connector" => row.connector.clone(), "source" => row.source.clone())
+        .set(row.streams as f64);
+        fresh.insert((row.connector, row.source));
+    }
+    for (connector, source) in seen.fresh_sources.difference(&fresh) {
+        gauge!("tributary_source_last_success_timestamp_seconds",
+            "connector" => connector.clone(), "source" => source.clone())
+        .set(f64::NAN);
+        gauge!("tributary_source_streams",
+            "connector" => connector.clone(), "source" => source.clone())
+        .set(0.0);
+    }
+    seen.fresh_sources.extend(fresh);
+
+    let mut scheduled = BTreeSet::new();
+    for row in store.source_schedule_periods().await? {
+        gauge!("tributary_source_schedule_period_seconds",
+            "connector" => row.connector.clone(), "source" => row.source.clone())
+        .set(row.period_seconds);
+        scheduled.insert((row.connector, row.source));
+    }
+    for (connector, source) in seen.scheduled_sources.difference(&scheduled) {
+        gauge!("tributary_source_schedule_period_seconds",
+            "connector" => connector.clone(), "source" => source.clone())
+        .set(f64::NAN);
+    }
+    seen.scheduled_sources.extend(scheduled);
+
+    let mut breakers = BTreeSet::new();
+    for row in store.source_breakers().await? {
+        gauge!("tributary_breakers_open",
+            "connector" => row.connector.clone(), "source" => row.source.clone())
+        .set(row.open as f64);
+        gauge!("tributary_breaker_open_seconds",
+            "connector" => row.connector.clone(), "source" => row.source.clone())
+        .set(row.open_seconds);
+        breakers.insert((row.connector, row.source));
+    }
+    for (connector, source) in seen.breaker_sources.difference(&breakers) {
+        gauge!("tributary_breakers_open",
+            "connector" => connector.clone(), "source" => source.clone())
+        .set(0.0);
+        gauge!("tributary_breaker_open_seconds",
+            "connector" => connector.clone(), "source" => source.clone())
+        .set(0.0);
+    }
+    seen.breaker_sources.extend(breakers);
     Ok(())
 }

@@ -23,7 +23,10 @@ pub use filter::{
     DeadLetterFilter, DeadLetterStatus, FilterError, MAX_FILTER_VALUE_CHARS, MAX_SEARCH_CHARS,
     MAX_SELECTED_IDS,
 };
-pub use overview::{PendingDeadLetters, ReplayOutcome, WaitingJobs};
+pub use overview::{
+    PendingDeadLetters, ReplayOutcome, SourceBreakers, SourceFreshness, SourceSchedulePeriod,
+    WaitingJobs,
+};
 #[allow(unused_imports)]
 pub use pauses::*;
 #[allow(unused_imports)]
