@@ -213,6 +213,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::overview::api_routes())
         .merge(crate::dlq::api_routes())
         .merge(crate::replay::api_routes())
+        .merge(crate::schedules::api_routes())
         .merge(crate::auth::api_routes())
         .split_for_parts();
     let openapi = Arc::new(openapi);
@@ -228,6 +229,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::overview::ui_routes())
         .merge(crate::dlq::ui_routes())
         .merge(crate::replay::ui_routes())
+        .merge(crate::schedules::ui_routes())
         .merge(crate::auth::ui_routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -7,7 +7,8 @@
 //! Code map: [`config`], [`app`] (build, router, serve), [`state`], [`error`] (HTTP edge),
 //! [`auth`] (deny by default: tokens, sessions, roles, CSRF), [`ui`] (page frame), [`overview`]
 //! (queues, dead-letter counts, sources), [`dlq`] (browsing dead letters), [`replay`] (replay,
-//! edit, discard, pause; the replay publisher; the audit log pages), [`metrics`] (gauges for
+//! edit, discard, pause; the replay publisher; the audit log pages), [`schedules`] (list,
+//! show, create, edit, pause, resume, run now, backfill), [`metrics`] (gauges for
 //! alerting), [`management`] (RabbitMQ management API client), [`cli`] (commands over the API
 //! and, for users and tokens, over the database).
 //!
@@ -24,6 +25,7 @@ pub mod management;
 pub mod metrics;
 pub mod overview;
 pub mod replay;
+pub mod schedules;
 pub mod state;
 pub mod ui;
 

@@ -1,6 +1,6 @@
-//! The `queue-admin` command: `serve` the web UI and API, work on dead letters and sources
-//! from a terminal (`dlq`, `sources`, `overview`, over the JSON API with a token), and manage
-//! `users` and `tokens` (directly in the database, for bootstrapping).
+//! The `queue-admin` command: `serve` the web UI and API, work on dead letters, sources and
+//! schedules from a terminal (`dlq`, `sources`, `schedules`, `overview`, over the JSON API with
+//! a token), and manage `users` and `tokens` (directly in the database, for bootstrapping).
 
 // A command line talks to its user on stderr; the workspace lint is for library code.
 #![allow(clippy::print_stderr)]
@@ -49,6 +49,13 @@ enum Command {
         api: cli::ApiArgs,
         #[command(subcommand)]
         command: cli::SourcesCommand,
+    },
+    /// Schedules: list, show, create, edit, pause, resume, run-now, backfill (over the API).
+    Schedules {
+        #[command(flatten)]
+        api: cli::ApiArgs,
+        #[command(subcommand)]
+        command: Box<cli::SchedulesCommand>,
     },
     /// Local users of the web UI (in the database).
     Users {
@@ -119,6 +126,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Overview(api) => cli::overview(&api).await,
         Command::Dlq { api, command } => cli::dlq(&api, *command).await,
         Command::Sources { api, command } => cli::sources(&api, command).await,
+        Command::Schedules { api, command } => cli::schedules(&api, *command).await,
         Command::Users { command } => cli::users(&load()?, command).await,
         Command::Tokens { command } => cli::tokens(&load()?, command).await,
     }

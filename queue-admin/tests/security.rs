@@ -27,6 +27,10 @@ const UI_PAGES: &[&str] = &[
     "/replays/preview",
     "/replays/1",
     "/sources",
+    "/schedules",
+    "/schedules/new",
+    "/schedules/1",
+    "/schedules/1/edit",
     "/audit",
     "/users",
 ];
@@ -47,6 +51,12 @@ const UI_FORMS: &[&str] = &[
     "/sources/pause",
     "/sources/demo_shop/pause",
     "/sources/demo_shop/resume",
+    "/schedules",
+    "/schedules/1/edit",
+    "/schedules/1/pause",
+    "/schedules/1/resume",
+    "/schedules/1/run-now",
+    "/schedules/1/backfill",
 ];
 
 /// A well-formed session cookie no server ever issued.

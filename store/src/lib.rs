@@ -27,8 +27,8 @@ pub use pages::{CommitOutcome, PageCommit, PageCounts, RunState, StreamKey};
 pub use schedules::{
     Cadence, ClaimReport, EnqueuedSlot, MissedSlots, OutboxBacklog, OutboxBatch, OutboxFailure,
     OutboxRow, OverlapPolicy, PlannedJob, Schedule, ScheduleEdit, ScheduleError, ScheduleFilter,
-    SchedulePause, ScheduleSpec, SlotPlan, SlotPlanner, SlotRecord, SlotTime, MAX_BACKFILL_WINDOWS,
-    MAX_DUE_SLOTS_PER_CLAIM,
+    SchedulePause, ScheduleSpec, ScheduleSummary, SlotPlan, SlotPlanner, SlotRecord, SlotTime,
+    SlotWithRun, MAX_BACKFILL_WINDOWS, MAX_DUE_SLOTS_PER_CLAIM, MISSED_COUNT_DAYS,
 };
 pub use stats::{DeadLetterRow, JobStatusCount, RecordCount};
 

@@ -1318,3 +1318,122 @@ async fn pause_broken_schedule(
     .await?;
     Ok(())
 }
+
+/// How far back a schedule's missed slots are counted for its summary: a week, so the count
+/// says "is it missing slots lately", and reading it stays a short range of the slot key.
+pub const MISSED_COUNT_DAYS: i32 = 7;
+
+/// A schedule with what an operator scans a list for: its latest slot and recent misses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScheduleSummary {
+    /// The schedule.
+    pub schedule: Schedule,
+    /// Its newest decided slot.
+    pub last_slot: Option<SlotRecord>,
+    /// Slots missed in the last [`MISSED_COUNT_DAYS`] days (a run of uncounted misses counts 1).
+    pub missed_recently: i64,
+}
+
+/// A slot with the state of the run it started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SlotWithRun {
+    /// The slot.
+    pub slot: SlotRecord,
+    /// The ledger status of the run's newest job (the slot's job or its latest continuation);
+    /// `None` for a slot without a job.
+    pub run_status: Option<String>,
+}
+
+impl Store {
+    /// Schedules, by id, each with its newest slot and recent misses (one statement).
+    pub async fn schedule_summaries(
+        &self,
+        filter: &ScheduleFilter,
+    ) -> Result<Vec<ScheduleSummary>, StoreError> {
+        let schedules = self.schedules(filter).await?;
+        let ids: Vec<i64> = schedules.iter().map(|schedule| schedule.id).collect();
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT s.id, last.slot_at, last.outcome, last.job_id, last.missed_through,
+                        last.missed_count, last.decided_at, COALESCE(missed.total, 0)::bigint
+                 FROM unnest($1::bigint[]) AS s(id)
+                 LEFT JOIN LATERAL (
+                     SELECT slot_at, outcome, job_id, missed_through, missed_count, decided_at
+                     FROM schedule_slots WHERE schedule_id = s.id
+                     ORDER BY slot_at DESC LIMIT 1
+                 ) AS last ON true
+                 LEFT JOIN LATERAL (
+                     SELECT sum(COALESCE(missed_count, 1)) AS total
+                     FROM schedule_slots
+                     WHERE schedule_id = s.id AND outcome = 'missed'
+                       AND slot_at > now() - make_interval(days => $2)
+                 ) AS missed ON true",
+                &[&ids, &MISSED_COUNT_DAYS],
+            )
+            .await
+            .map_err(StoreError::db("summarising schedule slots"))?;
+        let mut by_id: HashMap<i64, (Option<SlotRecord>, i64)> = HashMap::new();
+        for row in &rows {
+            let last = row
+                .get::<_, Option<DateTime<Utc>>>(1)
+                .map(|slot_at| SlotRecord {
+                    slot_at,
+                    outcome: row.get(2),
+                    job_id: row.get(3),
+                    missed_through: row.get(4),
+                    missed_count: row.get(5),
+                    decided_at: row.get(6),
+                });
+            by_id.insert(row.get(0), (last, row.get(7)));
+        }
+        Ok(schedules
+            .into_iter()
+            .map(|schedule| {
+                let (last_slot, missed_recently) = by_id.remove(&schedule.id).unwrap_or_default();
+                ScheduleSummary {
+                    schedule,
+                    last_slot,
+                    missed_recently,
+                }
+            })
+            .collect())
+    }
+
+    /// The newest `limit` slots of a schedule, newest first, each with its run's status.
+    pub async fn schedule_slot_runs(
+        &self,
+        id: i64,
+        limit: i64,
+    ) -> Result<Vec<SlotWithRun>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT sl.slot_at, sl.outcome, sl.job_id, sl.missed_through, sl.missed_count,
+                        sl.decided_at, run.status
+                 FROM schedule_slots sl
+                 LEFT JOIN LATERAL (
+                     SELECT status FROM jobs WHERE root_id = sl.job_id
+                     ORDER BY enqueued_at DESC, id DESC LIMIT 1
+                 ) AS run ON sl.job_id IS NOT NULL
+                 WHERE sl.schedule_id = $1 ORDER BY sl.slot_at DESC LIMIT $2",
+                &[&id, &limit],
+            )
+            .await
+            .map_err(StoreError::db("reading schedule slots and their runs"))?;
+        Ok(rows
+            .iter()
+            .map(|row| SlotWithRun {
+                slot: SlotRecord {
+                    slot_at: row.get(0),
+                    outcome: row.get(1),
+                    job_id: row.get(2),
+                    missed_through: row.get(3),
+                    missed_count: row.get(4),
+                    decided_at: row.get(5),
+                },
+                run_status: row.get(6),
+            })
+            .collect())
+    }
+}

@@ -1,15 +1,17 @@
-//! The CLI. Dead letters, sources and the overview go through the JSON API with a token (the
+//! The CLI. Dead letters, sources, schedules and the overview go through the JSON API with a token (the
 //! same checks, roles and audit rows as the web UI); users and tokens are managed directly in
 //! the database, so the first admin can be created before anyone can sign in.
 
 mod client;
 pub mod dlq_read;
 pub mod dlq_write;
+pub mod schedules;
 pub mod sources;
 pub mod tokens;
 pub mod users;
 
 pub use client::{ApiArgs, ApiClient};
+pub use schedules::SchedulesCommand;
 pub use sources::SourcesCommand;
 pub use tokens::TokensCommand;
 pub use users::UsersCommand;
@@ -41,6 +43,12 @@ pub async fn dlq(api: &ApiArgs, command: DlqCommand) -> anyhow::Result<ExitCode>
 pub async fn sources(api: &ApiArgs, command: SourcesCommand) -> anyhow::Result<ExitCode> {
     let client = ApiClient::new(api)?;
     sources::run(&client, command).await
+}
+
+/// Runs a `schedules` command.
+pub async fn schedules(api: &ApiArgs, command: SchedulesCommand) -> anyhow::Result<ExitCode> {
+    let client = ApiClient::new(api)?;
+    schedules::run(&client, command).await
 }
 
 /// Runs a `users` command against the database.

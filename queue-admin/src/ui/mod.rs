@@ -63,12 +63,13 @@ pub fn style_hash() -> &'static str {
 }
 
 /// The navigation entries: (path, label, least role that sees it).
-const NAV: [(&str, &str, Role); 7] = [
+const NAV: [(&str, &str, Role); 8] = [
     ("/", "Overview", Role::Viewer),
     ("/dead-letters", "Dead letters", Role::Viewer),
     ("/groups", "Failure groups", Role::Viewer),
     ("/replays", "Replays", Role::Viewer),
     ("/sources", "Sources", Role::Viewer),
+    ("/schedules", "Schedules", Role::Viewer),
     ("/audit", "Audit log", Role::Viewer),
     ("/users", "Users & tokens", Role::Admin),
 ];
