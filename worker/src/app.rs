@@ -355,6 +355,7 @@ async fn consume(
                 tokio::time::sleep(REQUEUE_PAUSE).await;
                 Settle::Requeue
             } else {
+                crate::fault::point(crate::fault::AFTER_COMMIT_BEFORE_ACK);
                 Settle::Ack
             };
             let _ = settle_sender.send((tag, settle));

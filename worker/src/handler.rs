@@ -502,6 +502,7 @@ impl Handler {
             {
                 return self.requeue(connector, error.to_string());
             }
+            crate::fault::point(crate::fault::AFTER_RETRY_PUBLISH);
             telemetry::retried(connector, &tier.name, attempt, &failure.message);
             return self
                 .finish(

@@ -4,7 +4,7 @@
 //! Code map: [`config`] (settings), [`app`] (build, consume loop, shutdown), [`handler`] (one
 //! delivery → one [`handler::Outcome`]), [`pull`] (the page loop), [`acker`] (batched settling),
 //! [`telemetry`] (logs + metrics), [`connectors`] (the registry), [`enqueue`] and [`demo`]
-//! (publishing jobs from the CLI). What every process shares (the `amqp`, `database` and `log`
+//! (publishing jobs from the CLI), [`fault`] (test-only crash points, inert unless armed). What every process shares (the `amqp`, `database` and `log`
 //! settings, logging and the metrics recorder, the health endpoints, the dead-letter archiver)
 //! is in `tributary_runtime`.
 
@@ -14,6 +14,7 @@ pub mod config;
 pub mod connectors;
 pub mod demo;
 pub mod enqueue;
+pub mod fault;
 pub mod handler;
 pub mod limits;
 pub mod pull;

@@ -228,6 +228,13 @@ pub async fn run(
             limiter.apply_hint(&limiter_key, hint).await?;
         }
         let next_cursor = page.next_cursor.as_ref().map(Cursor::as_str);
+        if let Some(stuck) = cursor.as_deref().filter(|from| next_cursor == Some(*from)) {
+            // Committing would change nothing and the next pull would return the same page:
+            // the run would loop until every budget and continuation is spent. Whatever the
+            // connector, this is a bug in it or in the source, not something a retry fixes.
+            return Ok((PullEnd::Failed(stuck_cursor(job, stuck)), progress));
+        }
+        crate::fault::point(crate::fault::BEFORE_COMMIT);
         let commit = store
             .commit_page(PageCommit {
                 key,
@@ -267,6 +274,25 @@ pub async fn run(
             CommitOutcome::Superseded => return Ok((PullEnd::Superseded, progress)),
         }
     }
+}
+
+/// The failure of a page whose next cursor is the cursor it was pulled from.
+fn stuck_cursor(job: &JobEnvelope, cursor: &str) -> PullFailure {
+    const SHOWN: usize = 80;
+    let shown: String = cursor.chars().take(SHOWN).collect();
+    let ellipsis = if cursor.chars().count() > SHOWN {
+        "…"
+    } else {
+        ""
+    };
+    PullFailure::Connector(ConnectorError::Permanent {
+        status: None,
+        message: format!(
+            "stuck cursor: connector `{}` returned the cursor it was given (`{shown}{ellipsis}`) \
+             as the next cursor; the stream would loop forever",
+            job.connector
+        ),
+    })
 }
 
 /// One page, with quick in-process retries (jittered exponential backoff) for transient
