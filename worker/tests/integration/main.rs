@@ -3,8 +3,11 @@
 //! is the external API (the demo shop, in-process).
 
 mod bad_input;
+mod bad_input_matrix;
+mod checker;
 mod connectors_e2e;
 mod faults;
+mod faults_under_load;
 mod helpers;
 mod ingestion;
 mod lifecycle;

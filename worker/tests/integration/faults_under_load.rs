@@ -1,0 +1,402 @@
+//! Faults injected during a steady ingestion of several thousand records (three tenants, three
+//! streams each, continuations every few pages), each test ending with the checker's verdict —
+//! nothing lost, nothing applied twice, nothing unexpected — and the fault's own outcome within
+//! a stated deadline. Worker processes are killed at the fault points of `tributary_worker::fault`;
+//! the network to the broker and to PostgreSQL is cut through `tributary_fault_proxy`. Tests that
+//! touch the shared broker or PostgreSQL as a whole are `serial_*` (see `ops/dev test`).
+
+use crate::checker::{self, History};
+use crate::helpers::{terminate, wait_for, wait_for_exit, TestApp};
+use std::collections::BTreeMap;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Child;
+use std::time::{Duration, Instant};
+use tributary_broker::JobEnvelope;
+use tributary_demo_shop::{ScriptedFault, ShopConfig};
+use tributary_fault_proxy::FaultProxy;
+use tributary_worker::fault;
+
+/// Tenants of the steady load.
+const TENANTS: [&str; 3] = ["acme", "globex", "initech"];
+/// Streams of each tenant.
+const STREAMS: [&str; 3] = ["orders", "customers", "products"];
+/// Records per tenant: 1,000 orders, 500 customers, 300 products; 5,400 in all, 54 pages.
+const VOLUME: (u64, u64, u64) = (1_000, 500, 300);
+/// How long the runs may take to settle once a fault is over (measured: 0.1–3 s; a broker
+/// or PostgreSQL restart adds its boot). Unfaulted, the whole load takes ~3 s.
+const RECOVERY: Duration = Duration::from_secs(30);
+
+/// A test world for the steady load: pages of 100, a continuation every 5 pages, and 20 ms of
+/// shop latency per request so that faults land while runs are in flight.
+async fn steady_app() -> TestApp {
+    let mut shop = ShopConfig::with_volume(VOLUME.0, VOLUME.1, VOLUME.2);
+    shop.faults.latency = Duration::from_millis(20);
+    let mut app = TestApp::new(shop).await;
+    app.settings.worker.job_max_pages = 5;
+    app.settings.worker.max_attempts = 5;
+    app
+}
+
+/// One root job per (tenant, stream).
+fn load_jobs(app: &TestApp) -> Vec<JobEnvelope> {
+    let mut jobs = Vec::new();
+    for tenant in TENANTS {
+        for stream in STREAMS {
+            jobs.push(app.pull_job(tenant, stream));
+        }
+    }
+    jobs
+}
+
+/// Enqueues the load; every publish is confirmed (`enqueue` fails otherwise).
+async fn start_load(app: &TestApp) -> History {
+    let jobs = load_jobs(app);
+    app.enqueue(&jobs).await;
+    History::effects(&jobs)
+}
+
+/// Pages committed so far, over every stream.
+async fn pages_committed(app: &TestApp) -> i64 {
+    app.scalar_i64("SELECT COALESCE(sum(pages), 0)::bigint FROM checkpoints")
+        .await
+}
+
+/// Waits until at least `pages` pages are committed: the load is under way.
+async fn wait_for_pages(app: &TestApp, pages: i64) {
+    wait_for(
+        "the load to commit pages",
+        Duration::from_secs(60),
+        || async { (pages_committed(app).await >= pages).then_some(()) },
+    )
+    .await;
+}
+
+/// Waits for every run to settle within `deadline`, then runs the checker and asserts its zeros.
+async fn settle_and_check(app: &TestApp, history: &History, deadline: Duration, test: &str) {
+    let started = Instant::now();
+    app.wait_for_runs(&history.roots(), deadline).await;
+    println!("{test}: settled {:?} after the fault", started.elapsed());
+    let report = checker::check(app, history).await;
+    report.assert_clean(test);
+    assert_eq!(
+        report.effects,
+        history.roots().len(),
+        "{test}: every run took effect"
+    );
+}
+
+/// A worker process's environment with a fault point armed.
+fn armed_env(app: &TestApp, point: &str) -> BTreeMap<String, String> {
+    let mut env = app.worker_env();
+    env.insert(fault::FAULT_POINT_ENV.into(), point.into());
+    env
+}
+
+/// Waits for an armed worker to abort at its fault point.
+async fn wait_for_abort(worker: &mut Child) {
+    let status = wait_for_exit(worker, Duration::from_secs(60)).await;
+    assert_eq!(
+        status.signal(),
+        Some(6),
+        "the worker died at its fault point (SIGABRT): {status:?}"
+    );
+}
+
+async fn stop_process(mut worker: Child) {
+    terminate(&worker);
+    wait_for_exit(&mut worker, Duration::from_secs(30)).await;
+}
+
+/// Kills a worker process at `point` (on its `nth` hit), starts a clean one, and checks.
+async fn killed_at(point: &str, nth: u32, app: TestApp, history: History, test: &str) {
+    let mut armed = app.spawn_worker_process_with(&armed_env(&app, &format!("{point}:{nth}")));
+    wait_for_abort(&mut armed).await;
+    let replacement = app.spawn_worker_process();
+    settle_and_check(&app, &history, RECOVERY, test).await;
+    stop_process(replacement).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_before_a_page_commit_loses_nothing() {
+    let app = steady_app().await;
+    let history = start_load(&app).await;
+    killed_at(fault::BEFORE_COMMIT, 12, app, history, "before_commit").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_between_commit_and_ack_applies_nothing_twice() {
+    let app = steady_app().await;
+    let history = start_load(&app).await;
+    let mut armed = app.spawn_worker_process_with(&armed_env(
+        &app,
+        &format!("{}:4", fault::AFTER_COMMIT_BEFORE_ACK),
+    ));
+    wait_for_abort(&mut armed).await;
+    // At least the job whose outcome was durable but unacknowledged comes back.
+    let replacement = app.spawn_worker_process();
+    settle_and_check(&app, &history, RECOVERY, "after_commit_before_ack").await;
+    let redelivered_settled = app
+        .scalar_i64("SELECT count(*) FROM jobs WHERE deliveries > 1")
+        .await;
+    assert!(
+        redelivered_settled >= 1,
+        "a settled job was delivered again and absorbed"
+    );
+    stop_process(replacement).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_after_a_retry_publish_leaves_one_run_of_two_copies() {
+    let app = steady_app().await;
+    // Every first page fails three times: the in-process quick retries (1 + 2) are spent and
+    // each job goes to a retry tier; the worker dies right after the first retry is confirmed,
+    // before its ledger row or its ack. The tier copy and the redelivered original both arrive.
+    app.shop
+        .script(std::iter::repeat_n(ScriptedFault::status(503), 27));
+    let history = start_load(&app).await;
+    killed_at(
+        fault::AFTER_RETRY_PUBLISH,
+        1,
+        app,
+        history,
+        "after_retry_publish",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigstop_past_the_heartbeat_then_sigcont_loses_nothing() {
+    let app = steady_app().await;
+    let history = start_load(&app).await;
+    // A 2 s heartbeat: the broker gives up on a silent connection after two missed beats.
+    let mut env = app.worker_env();
+    let url = format!("{}?heartbeat=2", env["TRIBUTARY_AMQP__URL"]);
+    env.insert("TRIBUTARY_AMQP__URL".into(), url);
+    let frozen = app.spawn_worker_process_with(&env);
+    wait_for_pages(&app, 8).await;
+    signal(&frozen, "STOP");
+    let stopped_at = Instant::now();
+    let pages_at_stop = pages_committed(&app).await;
+    let healthy = app.spawn_worker_process_with(&env);
+    // The frozen worker holds every delivery it was given (prefetch 16 > 9 runs): the other
+    // worker gets them only once the broker has given up on the frozen connection. Pages
+    // advancing is the proof; the frozen process may still hold one stream's row lock (a
+    // commit it was in), so this does not wait for everything.
+    wait_for(
+        "the healthy worker to take over the frozen worker's deliveries",
+        Duration::from_secs(30),
+        || async { (pages_committed(&app).await > pages_at_stop + 3).then_some(()) },
+    )
+    .await;
+    println!(
+        "sigstop: taken over {:?} after SIGSTOP",
+        stopped_at.elapsed()
+    );
+    signal(&frozen, "CONT");
+    settle_and_check(&app, &history, RECOVERY, "sigstop").await;
+    let redelivered = app
+        .scalar_i64("SELECT count(*) FROM jobs WHERE deliveries > 1")
+        .await;
+    assert!(
+        redelivered >= 1,
+        "the frozen worker's jobs were redelivered"
+    );
+    stop_process(frozen).await;
+    stop_process(healthy).await;
+}
+
+fn signal(child: &Child, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminating_the_workers_postgres_backends_mid_commit_loses_nothing() {
+    let mut app = steady_app().await;
+    app.start_worker().await;
+    let history = start_load(&app).await;
+    wait_for_pages(&app, 5).await;
+    // For 3 s, every 100 ms, terminate each backend of this test's database that is busy
+    // (mid-statement or mid-transaction): page commits, ledger writes, lease updates.
+    let mut terminated = 0;
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        terminated += app
+            .scalar_i64(
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()
+                   AND state IS DISTINCT FROM 'idle') AS t",
+            )
+            .await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("terminated {terminated} backends");
+    assert!(terminated > 0, "some backends were caught mid-work");
+    settle_and_check(&app, &history, RECOVERY, "pg_terminate_backend").await;
+    app.stop_workers().await;
+}
+
+/// Which connection of the worker goes through the proxy.
+#[derive(Debug, Clone, Copy)]
+enum Link {
+    Broker,
+    Postgres,
+}
+
+/// How the network fails.
+#[derive(Debug, Clone, Copy)]
+enum Cut {
+    /// New connections are reset and existing ones reset too: the service is unreachable.
+    Drop,
+    /// 100 ms per chunk, both ways.
+    Delay,
+    /// Half-open: bytes swallowed, nothing answered, nothing closed.
+    BlackHole,
+    /// Every connection gets an RST; reconnecting works at once.
+    Reset,
+}
+
+/// `url` with its host and port replaced by `addr`.
+fn through(url: &str, addr: std::net::SocketAddr) -> String {
+    let (scheme_and_user, rest) = url.rsplit_once('@').expect("a URL with credentials");
+    let path_start = rest.find('/').unwrap_or(rest.len());
+    format!("{scheme_and_user}@{addr}{}", &rest[path_start..])
+}
+
+fn authority(url: &str) -> std::net::SocketAddr {
+    let rest = url.rsplit_once('@').expect("a URL with credentials").1;
+    let host = &rest[..rest.find('/').unwrap_or(rest.len())];
+    host.parse().expect("host:port of the dev stack")
+}
+
+/// Runs the steady load with an in-process worker whose `link` goes through a proxy, cuts it
+/// with `cut`, restores it, and checks.
+async fn network_fault(link: Link, cut: Cut, test: &str) {
+    let mut app = steady_app().await;
+    let url = match link {
+        Link::Broker => app.settings.amqp.url.expose().to_owned(),
+        Link::Postgres => app.settings.database.url.expose().to_owned(),
+    };
+    let proxy = FaultProxy::start(authority(&url))
+        .await
+        .expect("start the proxy");
+    match link {
+        Link::Broker => {
+            // A 2 s heartbeat so that a half-open broker connection is noticed in seconds.
+            let proxied = format!("{}?heartbeat=2", through(&url, proxy.addr()));
+            app.settings.amqp.url = tributary_worker::config::Secret::new(proxied);
+        }
+        Link::Postgres => {
+            app.settings.database.url =
+                tributary_worker::config::Secret::new(through(&url, proxy.addr()));
+        }
+    }
+    let http = app.start_worker().await;
+    let history = start_load(&app).await;
+    wait_for_pages(&app, 8).await;
+    let ready = || async {
+        reqwest::get(format!("http://{http}/readyz"))
+            .await
+            .map(|response| response.status().is_success())
+            .unwrap_or(false)
+    };
+    let pages_before = pages_committed(&app).await;
+    match cut {
+        Cut::Drop => {
+            proxy.drop_new();
+            proxy.reset_all();
+            // Time-based: the outage lasts 3 s, during which reconnects are refused.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            if let Link::Broker = link {
+                assert!(!ready().await, "not ready while the broker is unreachable");
+            }
+            proxy.restore();
+        }
+        Cut::Delay => {
+            proxy.delay(Duration::from_millis(100));
+            // Progress continues, slowly, through the latency.
+            wait_for(
+                "progress through a slow link",
+                Duration::from_secs(60),
+                || async { (pages_committed(&app).await > pages_before + 3).then_some(()) },
+            )
+            .await;
+            proxy.restore();
+        }
+        Cut::BlackHole => {
+            proxy.black_hole();
+            match link {
+                Link::Broker => {
+                    // Missed heartbeats end the session: readiness drops within a few beats.
+                    wait_for(
+                        "the worker to notice the half-open broker",
+                        Duration::from_secs(20),
+                        || async { (!ready().await).then_some(()) },
+                    )
+                    .await;
+                    proxy.restore();
+                }
+                Link::Postgres => {
+                    // Time-based: 3 s of silence. A half-open database connection is never
+                    // noticed by the worker itself (no client-side statement timeout; through
+                    // a proxy TCP keepalives are answered), so the partition ends the way the
+                    // kernel would end it: the connections are reset, then traffic passes.
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                    proxy.reset_all();
+                    proxy.restore();
+                }
+            }
+        }
+        Cut::Reset => {
+            proxy.reset_all();
+        }
+    }
+    settle_and_check(&app, &history, RECOVERY, test).await;
+    if let Link::Broker = link {
+        assert!(ready().await, "ready again after the broker link healed");
+    }
+    app.stop_workers().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_link_dropped_then_restored() {
+    network_fault(Link::Broker, Cut::Drop, "broker_drop").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_link_delayed() {
+    network_fault(Link::Broker, Cut::Delay, "broker_delay").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_link_half_open() {
+    network_fault(Link::Broker, Cut::BlackHole, "broker_half_open").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_link_reset() {
+    network_fault(Link::Broker, Cut::Reset, "broker_reset").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_link_dropped_then_restored() {
+    network_fault(Link::Postgres, Cut::Drop, "postgres_drop").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_link_delayed() {
+    network_fault(Link::Postgres, Cut::Delay, "postgres_delay").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_link_half_open_until_reset() {
+    network_fault(Link::Postgres, Cut::BlackHole, "postgres_half_open").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_link_reset() {
+    network_fault(Link::Postgres, Cut::Reset, "postgres_reset").await;
+}
