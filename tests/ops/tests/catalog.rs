@@ -12,11 +12,14 @@ use tributary_ops_tests::{
 
 const CATALOG: &str = "docs/metrics.md";
 
-/// Every file whose metric names must be real: rules, their tests, dashboards, scrape configs.
+/// Every file whose metric names must be real: rules, their tests, dashboards, scrape configs,
+/// the monitoring host's template in Terraform.
 fn referencing_files() -> Vec<(String, String)> {
     let mut files = files_under("ops/prometheus", ".yml");
     files.extend(files_under("ops/grafana", ".json"));
     files.extend(files_under("ops/k8s", ".yaml"));
+    // The monitoring host's queries (the depth the worker fleet scales on).
+    files.extend(files_under("terraform/modules/monitoring", ".tftpl"));
     files
 }
 
