@@ -40,6 +40,11 @@ impl History {
         self.entries.push((job, expected));
     }
 
+    /// The confirmed root jobs.
+    pub fn jobs(&self) -> impl Iterator<Item = &JobEnvelope> {
+        self.entries.iter().map(|(job, _)| job)
+    }
+
     /// The root ids (for `TestApp::wait_for_runs`).
     pub fn roots(&self) -> Vec<Uuid> {
         self.entries

@@ -3,10 +3,12 @@
 //! nothing lost, nothing applied twice, nothing unexpected — and the fault's own outcome within
 //! a stated deadline. Worker processes are killed at the fault points of `tributary_worker::fault`;
 //! the network to the broker and to PostgreSQL is cut through `tributary_fault_proxy`. Tests that
-//! touch the shared broker or PostgreSQL as a whole are `serial_*` (see `ops/dev test`).
+//! restart, kill or alarm a broker or PostgreSQL do it to one of their own (`own_stack`), so none
+//! of them is `serial_*` and none disturbs the shared dev stack.
 
 use crate::checker::{self, History};
 use crate::helpers::{terminate, wait_for, wait_for_exit, TestApp};
+use crate::own_stack::{BrokerConfig, OwnBroker, OwnPostgres};
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Child;
@@ -29,9 +31,18 @@ const RECOVERY: Duration = Duration::from_secs(30);
 /// A test world for the steady load: pages of 100, a continuation every 5 pages, and 20 ms of
 /// shop latency per request so that faults land while runs are in flight.
 async fn steady_app() -> TestApp {
+    steady_app_with(TestApp::new(steady_shop()).await)
+}
+
+/// The steady load's shop.
+fn steady_shop() -> ShopConfig {
     let mut shop = ShopConfig::with_volume(VOLUME.0, VOLUME.1, VOLUME.2);
     shop.faults.latency = Duration::from_millis(20);
-    let mut app = TestApp::new(shop).await;
+    shop
+}
+
+/// The steady load's settings on `app`.
+fn steady_app_with(mut app: TestApp) -> TestApp {
     app.settings.worker.job_max_pages = 5;
     app.settings.worker.max_attempts = 5;
     app
@@ -399,4 +410,184 @@ async fn postgres_link_half_open_until_reset() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_link_reset() {
     network_fault(Link::Postgres, Cut::Reset, "postgres_reset").await;
+}
+
+// ---- On a broker or PostgreSQL of the test's own (`own_stack`): restarts, kills, alarms. ----
+
+/// The shop of the restart tests: 300 ms per request, so that the longest runs (10 pages)
+/// are still in flight when a restart, which takes a second or more to begin, lands.
+fn slow_shop() -> ShopConfig {
+    let mut shop = steady_shop();
+    shop.faults.latency = Duration::from_millis(300);
+    shop
+}
+
+/// The steady load (slowed) on a node of its own and the shared PostgreSQL.
+async fn app_on_own_broker(broker: &OwnBroker) -> TestApp {
+    let database = std::env::var("TRIBUTARY_DATABASE__URL").expect("eval \"$(ops/dev env)\"");
+    steady_app_with(TestApp::new_on(slow_shop(), &broker.url(), &database).await)
+}
+
+/// The steady load (slowed) on a cluster of its own and the shared broker.
+async fn app_on_own_postgres(postgres: &OwnPostgres) -> TestApp {
+    let amqp = std::env::var("TRIBUTARY_AMQP__URL").expect("eval \"$(ops/dev env)\"");
+    steady_app_with(TestApp::new_on(slow_shop(), &amqp, &postgres.url()).await)
+}
+
+/// All pages of the load: 10 + 5 + 3 per tenant.
+const LOAD_PAGES: i64 = 54;
+
+/// Asserts that the fault landed while runs were in flight.
+async fn assert_in_flight(app: &TestApp, test: &str) {
+    let pages = pages_committed(app).await;
+    assert!(
+        pages < LOAD_PAGES,
+        "{test}: the fault landed after the load had finished ({pages} pages)"
+    );
+}
+
+/// Waits until the test's own pool reaches PostgreSQL again (its old connections are gone).
+async fn wait_for_store(app: &TestApp) {
+    wait_for(
+        "PostgreSQL to answer again",
+        Duration::from_secs(30),
+        || async { app.store.ping().await.ok() },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_restarted_gracefully_under_load() {
+    let mut broker = OwnBroker::start(BrokerConfig::default()).await;
+    let mut app = app_on_own_broker(&broker).await;
+    app.start_worker().await;
+    let history = start_load(&app).await;
+    wait_for_pages(&app, 8).await;
+    broker.stop().await;
+    assert_in_flight(&app, "broker_restart").await;
+    broker.launch().await;
+    settle_and_check(&app, &history, RECOVERY, "broker_restart").await;
+    app.stop_workers().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_killed_under_load() {
+    let mut broker = OwnBroker::start(BrokerConfig::default()).await;
+    let mut app = app_on_own_broker(&broker).await;
+    app.start_worker().await;
+    let history = start_load(&app).await;
+    wait_for_pages(&app, 8).await;
+    broker.kill().await;
+    assert_in_flight(&app, "broker_kill").await;
+    broker.launch().await;
+    settle_and_check(&app, &history, RECOVERY, "broker_kill").await;
+    app.stop_workers().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarted_under_load() {
+    let postgres = OwnPostgres::start().await;
+    let mut app = app_on_own_postgres(&postgres).await;
+    app.start_worker().await;
+    let history = start_load(&app).await;
+    wait_for_pages(&app, 8).await;
+    postgres.restart();
+    wait_for_store(&app).await;
+    assert_in_flight(&app, "postgres_restart").await;
+    settle_and_check(&app, &history, RECOVERY, "postgres_restart").await;
+    app.stop_workers().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_killed_under_load() {
+    let postgres = OwnPostgres::start().await;
+    let mut app = app_on_own_postgres(&postgres).await;
+    app.start_worker().await;
+    let history = start_load(&app).await;
+    wait_for_pages(&app, 8).await;
+    postgres.kill_and_start().await;
+    wait_for_store(&app).await;
+    assert_in_flight(&app, "postgres_kill").await;
+    settle_and_check(&app, &history, RECOVERY, "postgres_kill").await;
+    app.stop_workers().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_outliving_the_consumer_timeout_is_redelivered_and_lands_once() {
+    // RabbitMQ 3.10 has neither the `x-consumer-timeout` queue argument nor the
+    // `consumer-timeout` policy (3.12+), and its consumer_timeout is global and checked on the
+    // channel tick (60 s by default). So: a node of the test's own with a 5 s timeout checked
+    // every second.
+    let broker = OwnBroker::start(BrokerConfig {
+        conf: "consumer_timeout = 5000".into(),
+        advanced_rabbit: "{channel_tick_interval, 1000}".into(),
+    })
+    .await;
+    let mut app = app_on_own_broker(&broker).await;
+    app.settings.worker.page_timeout_seconds = 20;
+    // The first page request hangs for 9 s: the job holds its delivery past the timeout.
+    app.shop
+        .script([ScriptedFault::hang(Duration::from_secs(9))]);
+    let http = app.start_worker().await;
+    let job = app.pull_job("acme", "products");
+    app.enqueue(std::slice::from_ref(&job)).await;
+    // The broker closes the channel (PRECONDITION_FAILED, delivery acknowledgement timed out):
+    // the worker notices, reconnects and gets the job again.
+    let started = Instant::now();
+    wait_for(
+        "the job to be delivered a second time",
+        Duration::from_secs(30),
+        || async {
+            (app.scalar_i64("SELECT deliveries::bigint FROM jobs").await >= 2).then_some(())
+        },
+    )
+    .await;
+    println!(
+        "consumer_timeout: redelivered after {:?}",
+        started.elapsed()
+    );
+    settle_and_check(
+        &app,
+        &History::effects(std::slice::from_ref(&job)),
+        RECOVERY,
+        "consumer_timeout",
+    )
+    .await;
+    let ready = reqwest::get(format!("http://{http}/readyz")).await.unwrap();
+    assert!(ready.status().is_success(), "consuming again");
+    app.stop_workers().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_alarm_blocks_publishers_but_not_consumers() {
+    let broker = OwnBroker::start(BrokerConfig::default()).await;
+    let mut app = app_on_own_broker(&broker).await;
+    app.start_worker().await;
+    let history = start_load(&app).await;
+    broker.ctl(&["set_vm_memory_high_watermark", "0.0000001"]);
+    // Publishers are blocked: orders runs (10 pages) cannot hand over to a continuation. But
+    // acks, ledger writes and page commits do not publish: the customers (5 pages) and products
+    // (3 pages) runs finish within one job each and settle during the alarm.
+    let short_runs: Vec<uuid::Uuid> = load_jobs_roots(&history, &["customers", "products"]);
+    app.wait_for_runs(&short_runs, Duration::from_secs(60))
+        .await;
+    let orders = load_jobs_roots(&history, &["orders"]);
+    let counts = app.store.job_status_counts(Some(&orders)).await.unwrap();
+    println!("memory alarm: short runs settled; orders runs: {counts:?}");
+    assert!(
+        counts.iter().any(|c| c.status == "running"),
+        "orders runs wait on their blocked continuation publish: {counts:?}"
+    );
+    broker.ctl(&["set_vm_memory_high_watermark", "0.4"]);
+    settle_and_check(&app, &history, RECOVERY, "memory_alarm").await;
+    app.stop_workers().await;
+}
+
+/// The root ids of the history's runs of these streams.
+fn load_jobs_roots(history: &History, streams: &[&str]) -> Vec<uuid::Uuid> {
+    history
+        .jobs()
+        .filter(|job| streams.contains(&job.stream.as_str()))
+        .map(|job| job.job_id.as_uuid())
+        .collect()
 }

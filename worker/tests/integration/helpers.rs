@@ -32,7 +32,10 @@ where
 {
     let started = Instant::now();
     loop {
-        if let Some(value) = condition().await {
+        // A probe that hangs (a connection into a half-open network, a broker still booting)
+        // must not outlive the deadline either.
+        let remaining = deadline.saturating_sub(started.elapsed());
+        if let Ok(Some(value)) = tokio::time::timeout(remaining, condition()).await {
             return value;
         }
         assert!(
@@ -57,9 +60,19 @@ pub struct TestApp {
 impl TestApp {
     /// A fresh database and prefix, a shop with `shop_config`, no worker yet.
     pub async fn new(shop_config: ShopConfig) -> Self {
-        let base_url = required_env("TRIBUTARY_DATABASE__URL");
+        Self::new_on(
+            shop_config,
+            &required_env("TRIBUTARY_AMQP__URL"),
+            &required_env("TRIBUTARY_DATABASE__URL"),
+        )
+        .await
+    }
+
+    /// As [`TestApp::new`], on another broker and PostgreSQL (a test's own, see `own_stack`).
+    /// `base_url` is a database URL whose role may create databases.
+    pub async fn new_on(shop_config: ShopConfig, amqp_url: &str, base_url: &str) -> Self {
         let database = format!("test_{}", Uuid::now_v7().simple());
-        let admin = Store::connect(&base_url, 1).unwrap();
+        let admin = Store::connect(base_url, 1).unwrap();
         admin
             .pool()
             .get()
@@ -77,7 +90,7 @@ impl TestApp {
             .await
             .expect("start the shop");
         let mut settings = Settings::default();
-        settings.amqp.url = Secret::new(required_env("TRIBUTARY_AMQP__URL"));
+        settings.amqp.url = Secret::new(amqp_url.to_owned());
         settings.amqp.prefix = format!("t{}", &Uuid::now_v7().simple().to_string()[20..]);
         settings.amqp.retry_tiers = vec!["200ms".into(), "500ms".into(), "1s".into()];
         settings.database.url = Secret::new(database_url.clone());
@@ -161,7 +174,10 @@ impl TestApp {
             let _ = stop.send(());
         }
         for task in self.worker_tasks.drain(..) {
-            task.await
+            // Drain takes at most the grace period; anything longer is a hang to report.
+            tokio::time::timeout(Duration::from_secs(60), task)
+                .await
+                .expect("the worker stops within 60 s")
                 .expect("worker task")
                 .expect("worker stops cleanly");
         }

@@ -13,4 +13,5 @@ mod ingestion;
 mod lifecycle;
 mod limits;
 mod misbehaving;
+mod own_stack;
 mod pauses;
