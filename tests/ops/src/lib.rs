@@ -149,6 +149,14 @@ pub fn recording_rules(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The group names of a rule file (`  - name:` lines), in order.
+pub fn rule_groups(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("  - name:"))
+        .map(|name| name.trim().to_owned())
+        .collect()
+}
+
 /// An alert of a rule file: its name and its `runbook_url` annotation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alert {

@@ -18,7 +18,8 @@ use tokio::sync::oneshot;
 use tributary_broker::{JobEnvelope, JobKind, Publisher};
 use tributary_connector::{ConnectorKind, Registry, SourceId, StreamName, TenantId, Window};
 use tributary_ops_tests::{
-    alert_annotations, parse_exposition, promtool, read, render_annotation, repo_root, Sample,
+    alert_annotations, parse_exposition, promtool, read, render_annotation, repo_root, rule_groups,
+    Sample,
 };
 use tributary_runtime::Secret;
 use tributary_store::Store;
@@ -370,6 +371,10 @@ async fn the_depth_alert_fires_on_a_backed_up_queue_of_a_real_stack() {
     // --- promtool on the scrapes ----------------------------------------------------------------
     let rules_dir = repo_root().join("ops/prometheus/rules");
     let rules = read("ops/prometheus/rules/tributary-alerts.yml");
+    // Recording rules first: promtool otherwise evaluates the groups in a random order, and an
+    // alert evaluated before the recording rule it reads sees the previous minute's value.
+    let mut group_order = rule_groups(&read("ops/prometheus/rules/tributary-recording.yml"));
+    group_order.extend(rule_groups(&rules));
     let fires_at = format!("{}m", 3 * SCRAPE_MINUTES);
     let pending_at = format!("{}m", 2 * SCRAPE_MINUTES);
     let every_series = input_series(&scrapes, &|_| true);
@@ -394,6 +399,7 @@ async fn the_depth_alert_fires_on_a_backed_up_queue_of_a_real_stack() {
             rules_dir.join("tributary-alerts.yml"),
         ],
         "evaluation_interval": "1m",
+        "group_eval_order": group_order,
         "tests": [
             {
                 "name": "every scraped target",
