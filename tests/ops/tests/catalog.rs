@@ -165,3 +165,26 @@ fn every_alert_has_its_runbook_and_a_firing_and_a_quiet_test_case() {
     }
     assert!(problems.is_empty(), "\n{}", problems.join("\n"));
 }
+
+#[test]
+fn the_promtool_tests_evaluate_every_group_recording_rules_first() {
+    // promtool's default group order is random; an unlisted group is evaluated in any order.
+    let mut expected =
+        tributary_ops_tests::rule_groups(&read("ops/prometheus/rules/tributary-recording.yml"));
+    expected.extend(tributary_ops_tests::rule_groups(&read(
+        "ops/prometheus/rules/tributary-alerts.yml",
+    )));
+    for (path, text) in files_under("ops/prometheus/tests", ".test.yml") {
+        let listed: Vec<String> = text
+            .lines()
+            .skip_while(|line| *line != "group_eval_order:")
+            .skip(1)
+            .map_while(|line| line.strip_prefix("- "))
+            .map(|name| name.trim().to_owned())
+            .collect();
+        assert_eq!(
+            listed, expected,
+            "{path}: group_eval_order must list every rule group, recording rules first"
+        );
+    }
+}
