@@ -60,6 +60,13 @@ async fn archive(
     stop: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let connection = tributary_broker::connect(amqp_url, &format!("{name} archiver")).await?;
+    // Declared on every session, not only at start-up: an operator who deletes the dead queue
+    // cancels this consumer, and the queue must come back before the broker's at-least-once
+    // dead-lettering (which holds letters while there is no route) can deliver again.
+    topology
+        .declare(&connection)
+        .await
+        .context("cannot declare the topology for the dead queue")?;
     let channel = connection.create_channel().await?;
     channel
         .basic_qos(PREFETCH, BasicQosOptions { global: false })

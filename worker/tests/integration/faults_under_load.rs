@@ -6,7 +6,7 @@
 //! restart, kill or alarm a broker or PostgreSQL do it to one of their own (`own_stack`), so none
 //! of them is `serial_*` and none disturbs the shared dev stack.
 
-use crate::checker::{self, History};
+use crate::checker::{self, Expected, History};
 use crate::helpers::{terminate, wait_for, wait_for_exit, TestApp};
 use crate::own_stack::{BrokerConfig, OwnBroker, OwnPostgres};
 use std::collections::BTreeMap;
@@ -14,6 +14,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::Child;
 use std::time::{Duration, Instant};
 use tributary_broker::JobEnvelope;
+use tributary_connector::ConnectorKind;
 use tributary_demo_shop::{ScriptedFault, ShopConfig};
 use tributary_fault_proxy::FaultProxy;
 use tributary_worker::fault;
@@ -90,9 +91,9 @@ async fn settle_and_check(app: &TestApp, history: &History, deadline: Duration, 
     let report = checker::check(app, history).await;
     report.assert_clean(test);
     assert_eq!(
-        report.effects,
+        report.effects + report.dead_letters,
         history.roots().len(),
-        "{test}: every run took effect"
+        "{test}: every run took effect or became its expected dead letter"
     );
 }
 
@@ -590,4 +591,97 @@ fn load_jobs_roots(history: &History, streams: &[&str]) -> Vec<uuid::Uuid> {
         .filter(|job| streams.contains(&job.stream.as_str()))
         .map(|job| job.job_id.as_uuid())
         .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dead_queue_deleted_under_load_comes_back_and_loses_no_letter() {
+    use tributary_broker::lapin::options::{
+        BasicGetOptions, BasicNackOptions, QueueDeclareOptions, QueueDeleteOptions,
+    };
+    let mut app = steady_app().await;
+    // A `ghost` work queue that no worker consumes, so the test can crash-loop a job on it
+    // past the delivery limit while the worker runs the load: a letter only the broker makes.
+    let ghost = ConnectorKind::new("ghost").unwrap();
+    let mut kinds = tributary_worker::connectors::registry().kinds();
+    kinds.push("ghost");
+    let ghost_topology = tributary_worker::app::topology(&app.settings, &kinds).unwrap();
+    let connection = tributary_broker::connect(app.settings.amqp.url.expose(), "test")
+        .await
+        .unwrap();
+    ghost_topology.declare(&connection).await.unwrap();
+    let channel = connection.create_channel().await.unwrap();
+
+    app.start_worker().await;
+    let mut history = start_load(&app).await;
+    wait_for_pages(&app, 8).await;
+    let dead_queue = app.topology.dead_queue();
+    channel
+        .queue_delete(dead_queue.clone().into(), QueueDeleteOptions::default())
+        .await
+        .expect("delete the dead queue");
+    let deleted_at = Instant::now();
+
+    // The archiver's consumer is cancelled with the queue; it must declare it again.
+    wait_for(
+        "the dead queue to be declared again",
+        Duration::from_secs(20),
+        || async {
+            let probe = connection.create_channel().await.ok()?;
+            let declared = probe
+                .queue_declare(
+                    dead_queue.clone().into(),
+                    QueueDeclareOptions {
+                        passive: true,
+                        ..Default::default()
+                    },
+                    Default::default(),
+                )
+                .await;
+            let _ = probe.close(200, "probe".into()).await;
+            declared.ok()
+        },
+    )
+    .await;
+    println!("dead queue: back after {:?}", deleted_at.elapsed());
+
+    // A job crash-looped past the delivery limit reaches Postgres through the new queue.
+    let mut looping = app.pull_job("acme", "orders");
+    looping.connector = ghost.clone();
+    app.store
+        .insert_jobs(&[tributary_worker::handler::ledger_row(&looping)])
+        .await
+        .unwrap();
+    app.publisher
+        .publish_job(&ghost_topology, &looping)
+        .await
+        .expect("publish the looping job");
+    let queue = ghost_topology.work_queue(&ghost);
+    let mut handed_back = 0;
+    while let Some(message) = channel
+        .basic_get(queue.clone().into(), BasicGetOptions::default())
+        .await
+        .unwrap()
+    {
+        message
+            .delivery
+            .acker
+            .nack(BasicNackOptions {
+                multiple: false,
+                requeue: true,
+            })
+            .await
+            .unwrap();
+        handed_back += 1;
+        assert!(handed_back <= 30, "the delivery limit never kicked in");
+    }
+    let (class, reason) = app
+        .wait_for_dead_letter(Some(looping.job_id.as_uuid()), Duration::from_secs(30))
+        .await;
+    assert_eq!(class, "delivery_limit");
+    assert!(reason.contains("delivery limit"), "{reason}");
+    let _ = connection.close(200, "done".into()).await;
+
+    history.confirmed(looping, Expected::DeadLetter("delivery_limit"));
+    settle_and_check(&app, &history, RECOVERY, "dead_queue_deleted").await;
+    app.stop_workers().await;
 }
