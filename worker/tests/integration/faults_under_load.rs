@@ -114,16 +114,31 @@ async fn wait_for_abort(worker: &mut Child) {
     );
 }
 
-async fn stop_process(mut worker: Child) {
-    terminate(&worker);
-    wait_for_exit(&mut worker, Duration::from_secs(30)).await;
+async fn stop_process(mut worker: Reaped) {
+    terminate(&worker.0);
+    wait_for_exit(&mut worker.0, Duration::from_secs(30)).await;
+}
+
+/// A worker process that is killed (and continued first, if stopped) when the test ends, so a
+/// failing test leaves no process behind.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            signal(&self.0, "CONT");
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 /// Kills a worker process at `point` (on its `nth` hit), starts a clean one, and checks.
 async fn killed_at(point: &str, nth: u32, app: TestApp, history: History, test: &str) {
-    let mut armed = app.spawn_worker_process_with(&armed_env(&app, &format!("{point}:{nth}")));
-    wait_for_abort(&mut armed).await;
-    let replacement = app.spawn_worker_process();
+    let mut armed =
+        Reaped(app.spawn_worker_process_with(&armed_env(&app, &format!("{point}:{nth}"))));
+    wait_for_abort(&mut armed.0).await;
+    let replacement = Reaped(app.spawn_worker_process());
     settle_and_check(&app, &history, RECOVERY, test).await;
     stop_process(replacement).await;
 }
@@ -139,13 +154,13 @@ async fn sigkill_before_a_page_commit_loses_nothing() {
 async fn sigkill_between_commit_and_ack_applies_nothing_twice() {
     let app = steady_app().await;
     let history = start_load(&app).await;
-    let mut armed = app.spawn_worker_process_with(&armed_env(
+    let mut armed = Reaped(app.spawn_worker_process_with(&armed_env(
         &app,
         &format!("{}:4", fault::AFTER_COMMIT_BEFORE_ACK),
-    ));
-    wait_for_abort(&mut armed).await;
+    )));
+    wait_for_abort(&mut armed.0).await;
     // At least the job whose outcome was durable but unacknowledged comes back.
-    let replacement = app.spawn_worker_process();
+    let replacement = Reaped(app.spawn_worker_process());
     settle_and_check(&app, &history, RECOVERY, "after_commit_before_ack").await;
     let redelivered_settled = app
         .scalar_i64("SELECT count(*) FROM jobs WHERE deliveries > 1")
@@ -178,41 +193,40 @@ async fn sigkill_after_a_retry_publish_leaves_one_run_of_two_copies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigstop_past_the_heartbeat_then_sigcont_loses_nothing() {
-    let app = steady_app().await;
+    // The slow shop: runs are still in flight, with deliveries held, when the process stops.
+    let app = steady_app_with(TestApp::new(slow_shop()).await);
     let history = start_load(&app).await;
     // A 2 s heartbeat: the broker gives up on a silent connection after two missed beats.
     let mut env = app.worker_env();
     let url = format!("{}?heartbeat=2", env["TRIBUTARY_AMQP__URL"]);
     env.insert("TRIBUTARY_AMQP__URL".into(), url);
-    let frozen = app.spawn_worker_process_with(&env);
+    let frozen = Reaped(app.spawn_worker_process_with(&env));
     wait_for_pages(&app, 8).await;
-    signal(&frozen, "STOP");
+    signal(&frozen.0, "STOP");
     let stopped_at = Instant::now();
-    let pages_at_stop = pages_committed(&app).await;
-    let healthy = app.spawn_worker_process_with(&env);
-    // The frozen worker holds every delivery it was given (prefetch 16 > 9 runs): the other
-    // worker gets them only once the broker has given up on the frozen connection. Pages
-    // advancing is the proof; the frozen process may still hold one stream's row lock (a
-    // commit it was in), so this does not wait for everything.
+    assert_in_flight(&app, "sigstop").await;
+    let healthy = Reaped(app.spawn_worker_process_with(&env));
+    // The frozen worker holds every delivery it was given (prefetch 16 > 9 runs): another
+    // worker gets one only after the broker has given up on the frozen connection, so a
+    // second delivery is the proof of the takeover. (The frozen process may still hold one
+    // stream's row lock, a commit it was in, so this does not wait for everything.)
     wait_for(
         "the healthy worker to take over the frozen worker's deliveries",
         Duration::from_secs(30),
-        || async { (pages_committed(&app).await > pages_at_stop + 3).then_some(()) },
+        || async {
+            (app.scalar_i64("SELECT count(*) FROM jobs WHERE deliveries > 1")
+                .await
+                > 0)
+            .then_some(())
+        },
     )
     .await;
     println!(
         "sigstop: taken over {:?} after SIGSTOP",
         stopped_at.elapsed()
     );
-    signal(&frozen, "CONT");
+    signal(&frozen.0, "CONT");
     settle_and_check(&app, &history, RECOVERY, "sigstop").await;
-    let redelivered = app
-        .scalar_i64("SELECT count(*) FROM jobs WHERE deliveries > 1")
-        .await;
-    assert!(
-        redelivered >= 1,
-        "the frozen worker's jobs were redelivered"
-    );
     stop_process(frozen).await;
     stop_process(healthy).await;
 }
@@ -227,7 +241,7 @@ fn signal(child: &Child, signal: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminating_the_workers_postgres_backends_mid_commit_loses_nothing() {
-    let mut app = steady_app().await;
+    let mut app = steady_app_with(TestApp::new(slow_shop()).await);
     app.start_worker().await;
     let history = start_load(&app).await;
     wait_for_pages(&app, 5).await;
@@ -246,6 +260,7 @@ async fn terminating_the_workers_postgres_backends_mid_commit_loses_nothing() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     println!("terminated {terminated} backends");
+    assert_in_flight(&app, "pg_terminate_backend").await;
     assert!(terminated > 0, "some backends were caught mid-work");
     settle_and_check(&app, &history, RECOVERY, "pg_terminate_backend").await;
     app.stop_workers().await;
@@ -287,7 +302,8 @@ fn authority(url: &str) -> std::net::SocketAddr {
 /// Runs the steady load with an in-process worker whose `link` goes through a proxy, cuts it
 /// with `cut`, restores it, and checks.
 async fn network_fault(link: Link, cut: Cut, test: &str) {
-    let mut app = steady_app().await;
+    // The slow shop: the cut lands while runs are in flight (asserted below).
+    let mut app = steady_app_with(TestApp::new(slow_shop()).await);
     let url = match link {
         Link::Broker => app.settings.amqp.url.expose().to_owned(),
         Link::Postgres => app.settings.database.url.expose().to_owned(),
@@ -316,6 +332,10 @@ async fn network_fault(link: Link, cut: Cut, test: &str) {
             .unwrap_or(false)
     };
     let pages_before = pages_committed(&app).await;
+    assert!(
+        pages_before < LOAD_PAGES,
+        "{test}: the cut came after the load"
+    );
     match cut {
         Cut::Drop => {
             proxy.drop_new();
