@@ -11,6 +11,7 @@
 //! IO around it.
 
 pub mod compare;
+pub mod print;
 
 use crate::limits::{self, Limiter, Wait};
 use crate::pull::{Budget, PullFailure, PullProgress, SOURCE_PAUSED};
