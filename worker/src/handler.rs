@@ -381,9 +381,15 @@ impl Handler {
                 {
                     return self.requeue(connector, error.to_string());
                 }
-                telemetry::reconcile_finished(connector, "failed", tally);
-                self.failed(incoming, job, failure, start, started_at, progress)
-                    .await
+                let outcome = self
+                    .failed(incoming, job, failure, start, started_at, progress)
+                    .await;
+                // A run has failed when it gives up, not on an attempt that will be retried:
+                // `failed` is what the TributaryReconcileFailing alert counts.
+                if matches!(outcome, Outcome::DeadLettered { .. }) {
+                    telemetry::reconcile_finished(connector, "failed", tally);
+                }
+                outcome
             }
         }
     }

@@ -274,3 +274,89 @@ async fn requests_grow_with_the_drift_not_with_the_data() {
     // And far fewer than paging through the data: 40 pages of 100.
     assert!(large < 40, "{large} requests for 4,000 records");
 }
+
+/// A source that pulls but offers no reconciliation (the contract's defaults).
+#[derive(Debug)]
+struct Plain {
+    kind: ConnectorKind,
+}
+
+#[tributary_connector::async_trait]
+impl tributary_connector::Connector for Plain {
+    fn kind(&self) -> &ConnectorKind {
+        &self.kind
+    }
+
+    fn streams(&self) -> Vec<tributary_connector::StreamInfo> {
+        Vec::new()
+    }
+
+    async fn check(&self, _tenant: &TenantId) -> Result<(), tributary_connector::ConnectorError> {
+        Ok(())
+    }
+
+    async fn pull(
+        &self,
+        _request: tributary_connector::PullRequest<'_>,
+    ) -> Result<tributary_connector::Page, tributary_connector::ConnectorError> {
+        Ok(tributary_connector::Page {
+            records: Vec::new(),
+            next_cursor: None,
+            rate_limit: None,
+        })
+    }
+}
+
+fn build_plain(
+    _: &serde_json::Value,
+) -> Result<std::sync::Arc<dyn tributary_connector::Connector>, tributary_connector::ConfigError> {
+    Ok(std::sync::Arc::new(Plain {
+        kind: ConnectorKind::new("plain").unwrap(),
+    }))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_without_reconciliation_gets_an_unsupported_report_not_a_failure() {
+    let registry =
+        tributary_worker::connectors::registry().with(tributary_connector::ConnectorSpec {
+            kind: "plain",
+            description: "pulls nothing, reconciles nothing",
+            build: build_plain,
+        });
+    let mut app = TestApp::new(ShopConfig::with_volume(10, 10, 10)).await;
+    app.settings.sources.insert(
+        "plain_source".into(),
+        tributary_worker::config::SourceSettings {
+            connector: "plain".into(),
+            settings: serde_json::json!({}),
+            rate_limit: None,
+        },
+    );
+    app.topology = tributary_worker::app::topology(&app.settings, &registry.kinds()).unwrap();
+    app.start_worker_with(registry).await;
+
+    let mut job = reconcile_job(TENANT, "orders");
+    job.connector = ConnectorKind::new("plain").unwrap();
+    job.source = SourceId::new("plain_source").unwrap();
+    app.enqueue(std::slice::from_ref(&job)).await;
+    app.wait_for_runs(&[job.job_id.as_uuid()], DEADLINE).await;
+    assert_eq!(
+        app.job_status(job.job_id.as_uuid()).await.as_deref(),
+        Some("succeeded")
+    );
+    let report = app
+        .store
+        .reconcile_report_of_job(job.job_id.as_uuid())
+        .await
+        .unwrap()
+        .expect("an unsupported run still reports");
+    assert_eq!(report.status, Some(ReportStatus::Unsupported));
+    let message = report.message.unwrap_or_default();
+    assert!(
+        message.contains("does not offer reconciliation")
+            && message.contains("window counts, id manifests, fetch by id"),
+        "{message}"
+    );
+    assert_eq!(report.api_calls, 0);
+    app.stop_workers().await;
+}
