@@ -5,7 +5,9 @@
 //! The store side is held in memory ([`StoreSide`], one read per run); the source side is
 //! anything implementing [`SourceSide`], so the worker plugs in its rate-limited connector and
 //! the unit tests an in-memory source. A split costs one summary request: the second half's
-//! count and digest follow from the parent's (counts subtract, XOR digests cancel).
+//! count and digest follow from the parent's (counts subtract, XOR digests cancel). Windows
+//! split at the store's median created-at, so the depth follows the number of records, not the
+//! length of the history.
 
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -176,11 +178,21 @@ fn should_split(
         && window.to - window.from > thresholds.min_window
 }
 
-/// The midpoint of a window, on whole milliseconds.
-fn midpoint(window: &CreatedWindow) -> DateTime<Utc> {
-    let half = (window.to - window.from) / 2;
-    let middle = window.from + half;
-    DateTime::from_timestamp_millis(middle.timestamp_millis()).unwrap_or(middle)
+/// Where to split a window: at the stored records' median created-at, so each half holds
+/// about half the records however they are spread over time (a whole-history window is mostly
+/// empty years); at the time midpoint when the store has too few records in it or the median
+/// is an end of the window. On whole milliseconds.
+fn split_point(window: &CreatedWindow, stored: &[StoreEntry]) -> DateTime<Utc> {
+    let whole_millis = |at: DateTime<Utc>| DateTime::from_timestamp_millis(at.timestamp_millis());
+    if stored.len() >= 2 {
+        if let Some(median) = whole_millis(stored[stored.len() / 2].created_at) {
+            if window.from < median && median < window.to {
+                return median;
+            }
+        }
+    }
+    let middle = window.from + (window.to - window.from) / 2;
+    whole_millis(middle).unwrap_or(middle)
 }
 
 /// Compares `window` between source and store: summaries first, bisecting windows that
@@ -204,7 +216,7 @@ pub(crate) async fn compare<S: SourceSide>(
             continue;
         }
         if should_split(&window, &source_summary, &store_summary, thresholds) {
-            let middle = midpoint(&window);
+            let middle = split_point(&window, stored);
             if middle > window.from && middle < window.to {
                 let left = CreatedWindow {
                     from: window.from,
