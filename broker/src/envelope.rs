@@ -16,6 +16,10 @@ pub enum JobKind {
     Pull,
     /// Go through the ledger and do nothing else; measures the runtime's own overhead.
     Noop,
+    /// Compare a stream between source and store per created-at window (the job's window is
+    /// on the created-at clock: an open start is the whole history, an open end is now),
+    /// repair what drifted and write a report.
+    Reconcile,
 }
 
 impl JobKind {
@@ -24,6 +28,7 @@ impl JobKind {
         match self {
             JobKind::Pull => "pull",
             JobKind::Noop => "noop",
+            JobKind::Reconcile => "reconcile",
         }
     }
 }

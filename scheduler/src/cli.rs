@@ -76,9 +76,10 @@ pub enum SchedulesCommand {
     },
 }
 
-/// When a schedule fires: exactly one of a cron expression and an interval.
+/// When a schedule fires: at most one of a cron expression and an interval. One is required,
+/// except for `--kind reconcile`, which defaults to [`DEFAULT_RECONCILE_CRON`].
 #[derive(Debug, Args)]
-#[group(required = true, multiple = false)]
+#[group(required = false, multiple = false)]
 pub struct CadenceArgs {
     /// Cron expression, 5 fields or 6 with seconds first (`0 */15 * * * *`), in --timezone.
     #[arg(long)]
@@ -86,6 +87,22 @@ pub struct CadenceArgs {
     /// Interval (`30s`, `15m`, `1h`, `1d`), slots at its multiples since the Unix epoch.
     #[arg(long)]
     every: Option<String>,
+}
+
+/// The cadence of a reconcile schedule created without one: daily at 03:00 in the schedule's
+/// time zone (a quiet hour for most sources, after the night's ingestion).
+pub const DEFAULT_RECONCILE_CRON: &str = "0 3 * * *";
+
+/// The cadence `schedules create` stores: the one given, or for a reconcile schedule the daily
+/// default.
+fn create_cadence(kind: &str, cadence_args: CadenceArgs) -> anyhow::Result<Cadence> {
+    match cadence(cadence_args.cron, cadence_args.every)? {
+        Some(cadence) => Ok(cadence),
+        None if kind == "reconcile" => Ok(Cadence::Cron(DEFAULT_RECONCILE_CRON.to_owned())),
+        None => {
+            anyhow::bail!("give --cron or --every (only --kind reconcile has a default: daily)")
+        }
+    }
 }
 
 /// `schedules create`.
@@ -106,7 +123,8 @@ pub struct CreateArgs {
     /// Job kind to enqueue.
     #[arg(long, default_value = "pull")]
     kind: String,
-    /// When it fires.
+    /// When it fires. Required, except for `--kind reconcile` (default: daily, `0 3 * * *` in
+    /// --timezone).
     #[command(flatten)]
     cadence: CadenceArgs,
     /// IANA time zone of the cron expression (and of backfill dates).
@@ -285,14 +303,14 @@ pub async fn execute(
             }
         }
         SchedulesCommand::Create(args) => {
+            let cadence = create_cadence(&args.kind, args.cadence)?;
             let spec = ScheduleSpec {
                 tenant: args.tenant,
                 source: args.source,
                 stream: args.stream,
                 connector: args.connector,
                 kind: args.kind,
-                cadence: cadence(args.cadence.cron, args.cadence.every)?
-                    .expect("clap requires --cron or --every"),
+                cadence,
                 time_zone: args.timezone,
                 jitter_seconds: span("jitter", &args.jitter)?,
                 overlap: args.overlap.into(),
@@ -433,7 +451,17 @@ mod tests {
             "--connector",
             "demo",
         ];
-        assert!(Wrapper::try_parse_from(base).is_err());
+        let Wrapper {
+            command: SchedulesCommand::Create(args),
+        } = Wrapper::try_parse_from(base).unwrap()
+        else {
+            panic!("not a create");
+        };
+        let error = create_cadence(&args.kind, args.cadence).unwrap_err();
+        assert!(
+            error.to_string().contains("give --cron or --every"),
+            "{error}"
+        );
         let both = [&base[..], &["--cron", "* * * * *", "--every", "1m"]].concat();
         assert!(Wrapper::try_parse_from(both).is_err());
         let every = [&base[..], &["--every", "15m", "--overlap", "buffer-one"]].concat();
@@ -448,6 +476,45 @@ mod tests {
             Some(Cadence::EverySeconds(900))
         );
         assert_eq!(OverlapPolicy::from(args.overlap), OverlapPolicy::BufferOne);
+    }
+
+    #[test]
+    fn reconcile_schedules_are_daily_by_default() {
+        let reconcile = [
+            "x",
+            "create",
+            "--tenant",
+            "acme",
+            "--source",
+            "shop",
+            "--stream",
+            "orders",
+            "--connector",
+            "demo",
+            "--kind",
+            "reconcile",
+        ];
+        let Wrapper {
+            command: SchedulesCommand::Create(args),
+        } = Wrapper::try_parse_from(reconcile).unwrap()
+        else {
+            panic!("not a create");
+        };
+        assert_eq!(
+            create_cadence(&args.kind, args.cadence).unwrap(),
+            Cadence::Cron("0 3 * * *".into())
+        );
+        let hourly = [&reconcile[..], &["--every", "1h"]].concat();
+        let Wrapper {
+            command: SchedulesCommand::Create(args),
+        } = Wrapper::try_parse_from(hourly).unwrap()
+        else {
+            panic!("not a create");
+        };
+        assert_eq!(
+            create_cadence(&args.kind, args.cadence).unwrap(),
+            Cadence::EverySeconds(3600)
+        );
     }
 
     #[test]

@@ -86,6 +86,10 @@ impl SlotPlanner for Planner {
         Ok(plan_slots(&cadence, schedule, now, max_due))
     }
 
+    /// A slot's or a run-now's job has an open window: for a pull, the source's whole
+    /// timeline; for a reconcile, the whole created-at history up to the moment it runs. A
+    /// backfill's windows are updated-at windows for pulls and created-at windows for
+    /// reconciles.
     fn job(&self, schedule: &Schedule, window: Window) -> Result<PlannedJob, String> {
         let spec = &schedule.spec;
         let envelope = JobEnvelope::new_root(
@@ -105,8 +109,9 @@ impl SlotPlanner for Planner {
 
 /// The job kind named `kind` (`pull`, ...), as the envelope spells it.
 fn job_kind(kind: &str) -> Result<JobKind, String> {
-    serde_json::from_value(serde_json::Value::String(kind.to_owned()))
-        .map_err(|_| format!("kind: {kind:?} is not a job kind this scheduler knows (pull, noop)"))
+    serde_json::from_value(serde_json::Value::String(kind.to_owned())).map_err(|_| {
+        format!("kind: {kind:?} is not a job kind this scheduler knows (pull, noop, reconcile)")
+    })
 }
 
 /// The ledger row of a new job, as the worker would write it on delivery.
@@ -407,6 +412,20 @@ mod tests {
             (planned.job.tenant.as_str(), planned.job.stream.as_str()),
             ("acme", "orders")
         );
+    }
+
+    #[test]
+    fn a_reconcile_schedule_plans_reconcile_jobs_over_the_whole_history() {
+        let mut reconcile = schedule(StoredCadence::Cron("0 3 * * *".into()), 3_600, 0);
+        reconcile.spec.kind = "reconcile".into();
+        assert_eq!(Planner.problems(&reconcile.spec), Vec::<String>::new());
+        let planned = Planner.job(&reconcile, Window::default()).unwrap();
+        let envelope = JobEnvelope::parse(&planned.body).unwrap();
+        assert_eq!(envelope.kind, JobKind::Reconcile);
+        assert_eq!(planned.job.kind, "reconcile");
+        assert_eq!(envelope.window, Window::default());
+        reconcile.spec.kind = "reconcile_all".into();
+        assert!(Planner.problems(&reconcile.spec)[0].contains("pull, noop, reconcile"));
     }
 
     #[test]

@@ -137,6 +137,15 @@ impl Worker {
                 ),
             },
             paused_recheck: Duration::from_secs(settings.worker.paused_recheck_seconds),
+            reconcile_thresholds: crate::reconcile::compare::Thresholds {
+                max_manifest_records: settings.worker.reconcile_manifest_max_records.max(1),
+                min_window: chrono::Duration::milliseconds(
+                    settings
+                        .worker
+                        .reconcile_min_window_ms
+                        .clamp(1, i64::MAX as u64) as i64,
+                ),
+            },
             budget: Budget {
                 max_pages: settings.worker.job_max_pages,
                 max_duration: Duration::from_secs(settings.worker.job_max_seconds),

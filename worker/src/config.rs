@@ -70,6 +70,12 @@ pub struct WorkerSettings {
     /// waits in the shortest retry tier at least this long, spending no attempt; resuming the
     /// source takes effect within about this long.
     pub paused_recheck_seconds: u64,
+    /// Reconciliation compares id manifests of a created-at window once it holds at most this
+    /// many records (source or store side); bigger windows whose counts differ are split.
+    pub reconcile_manifest_max_records: u64,
+    /// Reconciliation never splits a window shorter than this many milliseconds: its
+    /// manifest is compared whatever its size.
+    pub reconcile_min_window_ms: u64,
 }
 
 impl Default for WorkerSettings {
@@ -89,6 +95,8 @@ impl Default for WorkerSettings {
             breaker_max_cooldown_seconds: 600,
             archive_dead_letters: true,
             paused_recheck_seconds: 30,
+            reconcile_manifest_max_records: 500,
+            reconcile_min_window_ms: 1_000,
         }
     }
 }

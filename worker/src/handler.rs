@@ -4,6 +4,7 @@
 
 use crate::limits::{self, Limiter};
 use crate::pull::{self, Budget, PullContext, PullEnd, PullFailure, PullProgress};
+use crate::reconcile;
 use crate::telemetry;
 use chrono::Utc;
 use sha2::{Digest, Sha256};
@@ -122,6 +123,8 @@ pub struct Handler {
     pub breaker: BreakerPolicy,
     /// How long a job of a paused source waits before it looks again.
     pub paused_recheck: Duration,
+    /// When a reconcile window is small enough to compare manifests.
+    pub reconcile_thresholds: reconcile::compare::Thresholds,
 }
 
 /// The ledger row of a job envelope.
@@ -280,7 +283,134 @@ impl Handler {
                 self.run_pull(incoming, &job, source, start, started_at)
                     .await
             }
+            JobKind::Reconcile => {
+                self.run_reconcile(incoming, &job, source, start, started_at)
+                    .await
+            }
         }
+    }
+
+    async fn run_reconcile(
+        &self,
+        incoming: Incoming<'_>,
+        job: &JobEnvelope,
+        source: &Source,
+        start: JobStart,
+        started_at: chrono::DateTime<Utc>,
+    ) -> Outcome {
+        let connector = job.connector.as_str();
+        if !source.connector.reconciliation().is_usable() {
+            // Not a failure: the report says so, and the schedule keeps running harmlessly.
+            return match reconcile::report_unsupported(
+                &self.store,
+                job,
+                source.connector.as_ref(),
+                started_at,
+            )
+            .await
+            {
+                Ok(report) => {
+                    if report.written {
+                        telemetry::reconcile_finished(connector, "unsupported", report.tally);
+                    }
+                    self.finish_succeeded(job, started_at, PullProgress::default())
+                        .await
+                }
+                Err(error) => self.requeue(connector, error.to_string()),
+            };
+        }
+        let context = reconcile::ReconcileContext {
+            store: &self.store,
+            limiter: &self.limiter,
+            connector: &source.connector,
+            rate_policy: source.rate_policy,
+            breaker: self.breaker,
+            budget: self.budget,
+            paused_recheck: self.paused_recheck,
+            thresholds: self.reconcile_thresholds,
+        };
+        let (end, progress) = match reconcile::run(context, job, started_at).await {
+            Ok(result) => result,
+            Err(error) => return self.requeue(connector, error.to_string()),
+        };
+        match end {
+            reconcile::ReconcileEnd::Reported(report) => {
+                if report.written {
+                    telemetry::reconcile_finished(connector, report.status.as_str(), report.tally);
+                }
+                self.finish_succeeded(job, started_at, progress).await
+            }
+            reconcile::ReconcileEnd::Superseded => {
+                self.finish(
+                    job,
+                    JobStatus::Superseded,
+                    "superseded",
+                    None,
+                    0,
+                    started_at,
+                    progress,
+                    Outcome::Superseded,
+                )
+                .await
+            }
+            reconcile::ReconcileEnd::Paused {
+                retry_after,
+                class,
+                reason,
+            } => {
+                let failure = Failure {
+                    class,
+                    message: reason,
+                    http_status: None,
+                };
+                self.snooze(
+                    incoming,
+                    job,
+                    retry_after,
+                    &failure,
+                    start,
+                    started_at,
+                    progress,
+                )
+                .await
+            }
+            reconcile::ReconcileEnd::Failed { failure, tally } => {
+                let message = failure.to_string();
+                if let Err(error) =
+                    reconcile::report_failed(&self.store, job, &message, tally, started_at).await
+                {
+                    return self.requeue(connector, error.to_string());
+                }
+                let outcome = self
+                    .failed(incoming, job, failure, start, started_at, progress)
+                    .await;
+                // A run has failed when it gives up, not on an attempt that will be retried:
+                // `failed` is what the TributaryReconcileFailing alert counts.
+                if matches!(outcome, Outcome::DeadLettered { .. }) {
+                    telemetry::reconcile_finished(connector, "failed", tally);
+                }
+                outcome
+            }
+        }
+    }
+
+    async fn finish_succeeded(
+        &self,
+        job: &JobEnvelope,
+        started_at: chrono::DateTime<Utc>,
+        progress: PullProgress,
+    ) -> Outcome {
+        self.finish(
+            job,
+            JobStatus::Succeeded,
+            "succeeded",
+            None,
+            0,
+            started_at,
+            progress,
+            Outcome::Succeeded,
+        )
+        .await
     }
 
     async fn run_pull(
@@ -656,7 +786,7 @@ impl Handler {
         attempts: i32,
         started_at: chrono::DateTime<Utc>,
     ) -> Outcome {
-        if job.kind == JobKind::Pull {
+        if matches!(job.kind, JobKind::Pull | JobKind::Reconcile) {
             // The run gives up: let the next run of this stream start without waiting for the
             // lease to expire.
             let key = StreamKey {

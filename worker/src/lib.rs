@@ -2,7 +2,7 @@
 //! and lands their records in PostgreSQL exactly once. `main.rs` is a thin CLI over this crate.
 //!
 //! Code map: [`config`] (settings), [`app`] (build, consume loop, shutdown), [`handler`] (one
-//! delivery → one [`handler::Outcome`]), [`pull`] (the page loop), [`acker`] (batched settling),
+//! delivery → one [`handler::Outcome`]), [`pull`] (the page loop), [`reconcile`] (reconcile jobs: compare, repair, report), [`acker`] (batched settling),
 //! [`telemetry`] (logs + metrics), [`connectors`] (the registry), [`enqueue`] and [`demo`]
 //! (publishing jobs from the CLI), [`fault`] (test-only crash points, inert unless armed). What every process shares (the `amqp`, `database` and `log`
 //! settings, logging and the metrics recorder, the health endpoints, the dead-letter archiver)
@@ -18,6 +18,7 @@ pub mod fault;
 pub mod handler;
 pub mod limits;
 pub mod pull;
+pub mod reconcile;
 pub mod telemetry;
 
 pub use app::Worker;

@@ -57,6 +57,11 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         count: usize,
     },
+    /// Reconciliation: enqueue a run, list reports, show one report with its findings.
+    Reconcile {
+        #[command(subcommand)]
+        command: ReconcileCommand,
+    },
     /// Validate the settings and every source's configuration; report every problem.
     CheckConfig,
     /// Apply pending database migrations.
@@ -102,6 +107,72 @@ enum Command {
 enum KindArg {
     Pull,
     Noop,
+    Reconcile,
+}
+
+#[derive(Debug, Subcommand)]
+enum ReconcileCommand {
+    /// Record a reconcile job in the ledger and publish it (with confirms); prints its id.
+    Enqueue {
+        /// Configured source id (see `sources.<id>` in the settings).
+        #[arg(long)]
+        source: SourceId,
+        /// Tenant to reconcile.
+        #[arg(long)]
+        tenant: TenantId,
+        /// Stream to reconcile.
+        #[arg(long)]
+        stream: StreamName,
+        /// Connector kind; defaults to the source's.
+        #[arg(long)]
+        connector: Option<ConnectorKind>,
+        /// Created-at window start (RFC 3339), inclusive; default: the whole history.
+        #[arg(long)]
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        /// Created-at window end (RFC 3339), exclusive; default: when the job runs.
+        #[arg(long)]
+        to: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// Reports, newest first (directly from the database).
+    Reports {
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Only this source.
+        #[arg(long)]
+        source: Option<String>,
+        /// Only this stream.
+        #[arg(long)]
+        stream: Option<String>,
+        /// Only reports with an id below this (the `more: --before` of the previous page).
+        #[arg(long)]
+        before: Option<i64>,
+        /// Reports per page (at most 500).
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// One report with its findings (directly from the database).
+    Report {
+        /// The report's id, as `reconcile reports` lists it.
+        id: i64,
+    },
+}
+
+/// The connector kind of `source`: the one given, else the configured source's.
+fn connector_of(
+    settings: &Settings,
+    source: &SourceId,
+    connector: Option<ConnectorKind>,
+) -> anyhow::Result<ConnectorKind> {
+    match connector {
+        Some(connector) => Ok(connector),
+        None => {
+            let configured = settings.sources.get(source.as_str()).with_context(|| {
+                format!("source `{source}` is not configured; pass --connector or configure sources.{source}")
+            })?;
+            Ok(ConnectorKind::new(configured.connector.clone())?)
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -149,18 +220,11 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<ExitCod
             to,
             count,
         } => {
-            let connector = match connector {
-                Some(connector) => connector,
-                None => {
-                    let configured = settings.sources.get(source.as_str()).with_context(|| {
-                        format!("source `{source}` is not configured; pass --connector or configure sources.{source}")
-                    })?;
-                    ConnectorKind::new(configured.connector.clone())?
-                }
-            };
+            let connector = connector_of(&settings, &source, connector)?;
             let kind = match kind {
                 KindArg::Pull => JobKind::Pull,
                 KindArg::Noop => JobKind::Noop,
+                KindArg::Reconcile => JobKind::Reconcile,
             };
             let jobs: Vec<JobEnvelope> = (0..count)
                 .map(|_| {
@@ -185,6 +249,7 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<ExitCod
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Reconcile { command } => reconcile(command, &settings).await,
         Command::CheckConfig => Ok(check_config(&settings)),
         Command::Migrate => {
             let store = settings.database.store(1)?;
@@ -275,6 +340,73 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<ExitCod
             } else {
                 ExitCode::FAILURE
             })
+        }
+    }
+}
+
+async fn reconcile(command: ReconcileCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
+    match command {
+        ReconcileCommand::Enqueue {
+            source,
+            tenant,
+            stream,
+            connector,
+            from,
+            to,
+        } => {
+            let connector = connector_of(settings, &source, connector)?;
+            let job = JobEnvelope::new_root(
+                JobKind::Reconcile,
+                connector,
+                tenant,
+                source,
+                stream,
+                Window { from, to },
+            );
+            let enqueuer = enqueue::Enqueuer::connect(settings).await?;
+            enqueuer.enqueue(std::slice::from_ref(&job)).await?;
+            enqueuer.close().await;
+            println!("{}", job.job_id);
+            Ok(ExitCode::SUCCESS)
+        }
+        ReconcileCommand::Reports {
+            tenant,
+            source,
+            stream,
+            before,
+            limit,
+        } => {
+            let store = settings.database.store(1)?;
+            let page = store
+                .reconcile_reports(&tributary_store::ReportFilter {
+                    tenant,
+                    source,
+                    stream,
+                    status: None,
+                    before,
+                    limit: Some(limit),
+                })
+                .await
+                .context("cannot list reconcile reports")?;
+            print!("{}", tributary_worker::reconcile::print::reports(&page));
+            Ok(ExitCode::SUCCESS)
+        }
+        ReconcileCommand::Report { id } => {
+            let store = settings.database.store(1)?;
+            match store
+                .reconcile_report(id)
+                .await
+                .context("cannot read the reconcile report")?
+            {
+                Some(detail) => {
+                    print!("{}", tributary_worker::reconcile::print::report(&detail));
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => {
+                    eprintln!("error: no reconcile report {id}");
+                    Ok(ExitCode::from(2))
+                }
+            }
         }
     }
 }

@@ -110,3 +110,57 @@ pub fn breaker_closed(connector: &str) {
     counter!("tributary_breaker_transitions_total", "connector" => connector.to_owned(), "to" => "closed")
         .increment(1);
 }
+
+/// What one reconcile run spent and found, for [`reconcile_finished`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReconcileTally {
+    /// Windows compared.
+    pub windows: u64,
+    /// Requests sent to the source.
+    pub api_calls: u64,
+    /// Records at the source, not in the store.
+    pub missing: u64,
+    /// Records in the store, deleted at the source.
+    pub extra: u64,
+    /// Records newer at the source.
+    pub stale: u64,
+}
+
+/// A reconcile run ended with `outcome` (`clean`, `drift`, `unsupported` or `failed`).
+pub fn reconcile_finished(connector: &str, outcome: &'static str, tally: ReconcileTally) {
+    let drift = tally.missing + tally.extra + tally.stale;
+    if outcome == "failed" {
+        tracing::warn!(
+            connector,
+            windows = tally.windows,
+            api_calls = tally.api_calls,
+            "reconciliation failed"
+        );
+    } else {
+        tracing::info!(
+            connector,
+            outcome,
+            windows = tally.windows,
+            api_calls = tally.api_calls,
+            missing = tally.missing,
+            extra = tally.extra,
+            stale = tally.stale,
+            drift,
+            "reconciliation finished"
+        );
+    }
+    counter!("tributary_reconcile_runs_total", "connector" => connector.to_owned(), "outcome" => outcome)
+        .increment(1);
+    for (kind, value) in [
+        ("missing", tally.missing),
+        ("extra", tally.extra),
+        ("stale", tally.stale),
+    ] {
+        counter!("tributary_reconcile_findings_total", "connector" => connector.to_owned(), "kind" => kind)
+            .increment(value);
+    }
+    counter!("tributary_reconcile_api_calls_total", "connector" => connector.to_owned())
+        .increment(tally.api_calls);
+    counter!("tributary_reconcile_windows_total", "connector" => connector.to_owned())
+        .increment(tally.windows);
+}

@@ -356,7 +356,7 @@ impl Catalog {
     }
 
     /// When the record was created; depends only on the index (never on epochs).
-    fn created_at_ms(&self, tenant: &Tenant, stream: Stream, index: u64) -> i64 {
+    pub(crate) fn created_at_ms(&self, tenant: &Tenant, stream: Stream, index: u64) -> i64 {
         let count = self.len(stream).max(1);
         // Orders arrive over the day before the reference time; customers and products were
         // created over the previous years. Creation time grows with the index, like real ids.

@@ -3,6 +3,14 @@
 //!
 //! Data API (faults, budget headers and the request log apply here, never to `/_admin`):
 //! * `GET /v1/tenants/{tenant}/{stream}?limit&cursor&updated_since&updated_before`
+//! * `GET /v1/tenants/{tenant}/{stream}?ids=a,b,c` — records by id (at most [`MAX_IDS`]), in a
+//!   page with no next cursor; ids the shop does not have are left out
+//! * `GET /v1/tenants/{tenant}/{stream}/count?created_since&created_before` —
+//!   `{"count", "digest"}` of the records created in the window (the digest is the XOR of
+//!   FNV-1a 64 of each record's fingerprint, 16 hex digits)
+//! * `GET /v1/tenants/{tenant}/{stream}/manifest?created_since&created_before&limit&cursor` —
+//!   `{"data": [{"id", "updated_at", "fingerprint"}], "has_more", "next_cursor"}`; a record's
+//!   fingerprint is FNV-1a 64 of its canonical JSON (keys sorted, compact), 16 hex digits
 //!
 //! Admin API (no faults, not logged):
 //! * `GET /_admin/stats`, `GET /_admin/totals?tenant=T[&updated_since&updated_before]`
@@ -11,7 +19,7 @@
 
 use crate::config::{Faults, ScriptedFault};
 use crate::data::{Stream, UpdatedRange};
-use crate::shop::{BudgetSnapshot, FaultKind, RequestRecorder, Shop};
+use crate::shop::{BudgetSnapshot, Endpoint, FaultKind, RequestRecorder, Shop};
 use axum::body::Body;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -26,6 +34,8 @@ use std::collections::HashMap;
 pub const DEFAULT_PAGE_LIMIT: usize = 100;
 /// Largest page a client may ask for; above it the shop answers 400.
 pub const MAX_PAGE_LIMIT: usize = 250;
+/// Most ids one `?ids=` request may ask for.
+pub const MAX_IDS: usize = 100;
 /// Longest tenant name accepted in a URL.
 const MAX_TENANT_LEN: usize = 128;
 /// Tenants whose name starts with this are always refused with 401, to exercise auth errors.
@@ -42,6 +52,8 @@ impl Shop {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/v1/tenants/{tenant}/{stream}", get(data_page))
+            .route("/v1/tenants/{tenant}/{stream}/count", get(count_page))
+            .route("/v1/tenants/{tenant}/{stream}/manifest", get(manifest_page))
             .route("/_admin/stats", get(admin_stats))
             .route("/_admin/totals", get(admin_totals))
             .route("/_admin/epoch", post(admin_bump_epoch))
@@ -135,11 +147,88 @@ async fn data_page(
     path: Result<Path<(String, String)>, PathRejection>,
     query: QueryMap,
 ) -> Response {
-    let mut recorder = shop.begin_request(method.as_str(), path_and_query(&uri));
+    let by_ids = uri
+        .query()
+        .is_some_and(|query| form_pairs(query).any(|name| name == "ids"));
+    let endpoint = if by_ids {
+        Endpoint::Fetch
+    } else {
+        Endpoint::List
+    };
+    shop.count_call(endpoint);
+    let serve = |shop: &Shop, tenant: &str, stream: &str| {
+        let (stream, params) = checked(tenant, stream, query)?;
+        if by_ids {
+            serve_by_ids(shop, tenant, stream, &params)
+        } else {
+            serve_page(shop, tenant, stream, &params)
+        }
+    };
+    data_request(&shop, method, &uri, path, serve).await
+}
+
+/// The names of a query string's parameters.
+fn form_pairs(query: &str) -> impl Iterator<Item = &str> {
+    query
+        .split('&')
+        .map(|pair| pair.split_once('=').map_or(pair, |(name, _)| name))
+}
+
+async fn count_page(
+    State(shop): State<Shop>,
+    method: Method,
+    uri: Uri,
+    path: Result<Path<(String, String)>, PathRejection>,
+    query: QueryMap,
+) -> Response {
+    shop.count_call(Endpoint::Count);
+    let serve = |shop: &Shop, tenant: &str, stream: &str| {
+        let (stream, params) = checked(tenant, stream, query)?;
+        let range = parse_created_range(&params)?;
+        Ok(Served {
+            body: shop.render_count(tenant, stream, range),
+            page: None,
+        })
+    };
+    data_request(&shop, method, &uri, path, serve).await
+}
+
+async fn manifest_page(
+    State(shop): State<Shop>,
+    method: Method,
+    uri: Uri,
+    path: Result<Path<(String, String)>, PathRejection>,
+    query: QueryMap,
+) -> Response {
+    shop.count_call(Endpoint::Manifest);
+    let serve = |shop: &Shop, tenant: &str, stream: &str| {
+        let (stream, params) = checked(tenant, stream, query)?;
+        let range = parse_created_range(&params)?;
+        let limit = parse_limit(&params)?;
+        let body = shop
+            .render_manifest(tenant, stream, limit, cursor_of(&params), range)
+            .map_err(|_| invalid_cursor())?;
+        Ok(Served { body, page: None })
+    };
+    data_request(&shop, method, &uri, path, serve).await
+}
+
+/// A data API request: logged, charged to the tenant's budget, subject to faults.
+async fn data_request(
+    shop: &Shop,
+    method: Method,
+    uri: &Uri,
+    path: Result<Path<(String, String)>, PathRejection>,
+    serve: impl FnOnce(&Shop, &str, &str) -> Result<Served, ApiError>,
+) -> Response {
+    let mut recorder = shop.begin_request(method.as_str(), path_and_query(uri));
     let response = match path {
         Ok(Path((tenant, stream))) => {
             let budget = shop.charge_budget(&tenant);
-            let mut response = answer(&shop, &mut recorder, &tenant, &stream, query, budget).await;
+            let mut response = answer(shop, &mut recorder, &tenant, budget, |shop, tenant| {
+                serve(shop, tenant, &stream)
+            })
+            .await;
             insert_budget_headers(&mut response, budget);
             response
         }
@@ -147,6 +236,12 @@ async fn data_page(
     };
     recorder.set_status(response.status().as_u16());
     response
+}
+
+/// A successful answer's body, and the page it was (stream, records) for the counters.
+struct Served {
+    body: Vec<u8>,
+    page: Option<(Stream, usize)>,
 }
 
 fn insert_budget_headers(response: &mut Response, budget: BudgetSnapshot) {
@@ -161,9 +256,8 @@ async fn answer(
     shop: &Shop,
     recorder: &mut RequestRecorder,
     tenant: &str,
-    stream: &str,
-    query: QueryMap,
     budget: BudgetSnapshot,
+    serve: impl FnOnce(&Shop, &str) -> Result<Served, ApiError>,
 ) -> Response {
     if budget.exhausted {
         recorder.set_fault(FaultKind::BudgetExhausted);
@@ -216,15 +310,15 @@ async fn answer(
         }
     }
 
-    match serve_page(shop, tenant, stream, query) {
-        Ok((stream, mut page)) => {
+    match serve(shop, tenant) {
+        Ok(mut served) => {
             if malformed {
                 // A connection cut mid-body: any proper prefix of a JSON object is invalid.
-                page.body.truncate((page.body.len() / 2).max(1));
-            } else {
-                shop.count_page(stream, page.records);
+                served.body.truncate((served.body.len() / 2).max(1));
+            } else if let Some((stream, records)) = served.page {
+                shop.count_page(stream, records);
             }
-            json_response(StatusCode::OK, page.body)
+            json_response(StatusCode::OK, served.body)
         }
         Err(error) if malformed => {
             let mut body = error.body();
@@ -244,12 +338,13 @@ fn shutting_down() -> Response {
     .into_response()
 }
 
-fn serve_page(
-    shop: &Shop,
+/// The checks every data request makes: a valid, unlocked tenant, a known stream, a query
+/// that parses.
+fn checked(
     tenant: &str,
     stream: &str,
     query: QueryMap,
-) -> Result<(Stream, crate::shop::RenderedPage), ApiError> {
+) -> Result<(Stream, HashMap<String, String>), ApiError> {
     let tenant_is_valid = !tenant.is_empty()
         && tenant.len() <= MAX_TENANT_LEN
         && tenant
@@ -274,7 +369,11 @@ fn serve_page(
     })?;
     let Query(params) =
         query.map_err(|rejection| ApiError::invalid_parameter(rejection.body_text()))?;
-    let limit = match params.get("limit") {
+    Ok((stream, params))
+}
+
+fn parse_limit(params: &HashMap<String, String>) -> Result<usize, ApiError> {
+    Ok(match params.get("limit") {
         None => DEFAULT_PAGE_LIMIT,
         Some(text) => text
             .parse::<usize>()
@@ -285,25 +384,81 @@ fn serve_page(
                     "limit must be an integer from 1 to {MAX_PAGE_LIMIT}, got {text:?}"
                 ))
             })?,
-    };
-    let range = parse_range(&params)?;
-    let cursor = params
+    })
+}
+
+fn cursor_of(params: &HashMap<String, String>) -> Option<&str> {
+    params
         .get("cursor")
         .map(String::as_str)
-        .filter(|c| !c.is_empty());
+        .filter(|c| !c.is_empty())
+}
+
+fn invalid_cursor() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_cursor",
+        "the cursor is not valid for this tenant and stream; restart without a cursor",
+    )
+}
+
+fn serve_page(
+    shop: &Shop,
+    tenant: &str,
+    stream: Stream,
+    params: &HashMap<String, String>,
+) -> Result<Served, ApiError> {
+    let limit = parse_limit(params)?;
+    let range = parse_range(params)?;
     let page = shop
-        .render_page(tenant, stream, limit, cursor, range)
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_cursor",
-                "the cursor is not valid for this tenant and stream; restart without a cursor",
-            )
-        })?;
-    Ok((stream, page))
+        .render_page(tenant, stream, limit, cursor_of(params), range)
+        .map_err(|_| invalid_cursor())?;
+    Ok(Served {
+        body: page.body,
+        page: Some((stream, page.records)),
+    })
+}
+
+fn serve_by_ids(
+    shop: &Shop,
+    tenant: &str,
+    stream: Stream,
+    params: &HashMap<String, String>,
+) -> Result<Served, ApiError> {
+    let ids: Vec<&str> = params
+        .get("ids")
+        .map(String::as_str)
+        .unwrap_or_default()
+        .split(',')
+        .filter(|id| !id.is_empty())
+        .collect();
+    if ids.is_empty() || ids.len() > MAX_IDS {
+        return Err(ApiError::invalid_parameter(format!(
+            "ids must list 1 to {MAX_IDS} comma-separated ids, got {}",
+            ids.len()
+        )));
+    }
+    let page = shop.render_by_ids(tenant, stream, &ids);
+    Ok(Served {
+        body: page.body,
+        page: Some((stream, page.records)),
+    })
+}
+
+/// `created_since` / `created_before`, as a half-open range on records' `created_at`.
+fn parse_created_range(params: &HashMap<String, String>) -> Result<UpdatedRange, ApiError> {
+    parse_bounds(params, "created_since", "created_before")
 }
 
 fn parse_range(params: &HashMap<String, String>) -> Result<UpdatedRange, ApiError> {
+    parse_bounds(params, "updated_since", "updated_before")
+}
+
+fn parse_bounds(
+    params: &HashMap<String, String>,
+    since: &str,
+    before: &str,
+) -> Result<UpdatedRange, ApiError> {
     let parse = |name: &str| -> Result<Option<DateTime<Utc>>, ApiError> {
         match params.get(name) {
             None => Ok(None),
@@ -317,8 +472,8 @@ fn parse_range(params: &HashMap<String, String>) -> Result<UpdatedRange, ApiErro
         }
     };
     Ok(UpdatedRange {
-        since: parse("updated_since")?,
-        before: parse("updated_before")?,
+        since: parse(since)?,
+        before: parse(before)?,
     })
 }
 

@@ -27,6 +27,7 @@
 mod config;
 mod cursor;
 mod data;
+mod drift;
 mod http;
 mod server;
 mod shop;
@@ -36,9 +37,9 @@ pub use config::{
     DEFAULT_ORDERS, DEFAULT_PRODUCTS, DEFAULT_REQUEST_LOG_CAPACITY, DEFAULT_SEED,
 };
 pub use data::{Stream, UnknownStream, UpdatedRange};
-pub use http::{DEFAULT_PAGE_LIMIT, LOCKED_TENANT_PREFIX, MAX_PAGE_LIMIT};
+pub use http::{DEFAULT_PAGE_LIMIT, LOCKED_TENANT_PREFIX, MAX_IDS, MAX_PAGE_LIMIT};
 pub use server::{spawn, ShopHandle, ShopServer};
 pub use shop::{
-    FaultCounts, FaultKind, RequestLogEntry, Shop, Stats, StreamCounts, Totals,
+    ApiCalls, FaultCounts, FaultKind, RequestLogEntry, Shop, Stats, StreamCounts, Totals,
     EMPTY_TENANT_PREFIX, HUGE_RECORD_PADDING_BYTES, HUGE_TENANT_PREFIX,
 };

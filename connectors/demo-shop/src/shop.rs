@@ -6,7 +6,8 @@
 
 use crate::config::{Faults, InvalidConfig, RateBudget, ScriptedFault, ShopConfig};
 use crate::cursor;
-use crate::data::{Catalog, SplitMix64, Stream, Tenant, UpdatedRange};
+use crate::data::{Catalog, SplitMix64, Stream, Tenant, Timestamp, UpdatedRange};
+use crate::drift::{self, Added, Drift};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -80,6 +81,10 @@ struct Inner {
     started: Instant,
     /// Flips to `true` when the server stops, so hangs and latency end early.
     shutdown: watch::Sender<bool>,
+    /// Test drift per (tenant, stream); absent for untouched streams (the common case).
+    drift: Mutex<HashMap<(String, Stream), Arc<Drift>>>,
+    /// Requests per data endpoint, indexed by [`Endpoint`].
+    calls: [AtomicU64; 4],
 }
 
 /// Locks a mutex, ignoring poisoning: every critical section here leaves the data consistent.
@@ -252,6 +257,110 @@ pub struct Totals {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct InvalidCursor;
 
+/// The data API's endpoints, for [`Shop::api_calls`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    /// `GET /v1/tenants/{tenant}/{stream}` (pages).
+    List = 0,
+    /// `GET /v1/tenants/{tenant}/{stream}?ids=…` (records by id).
+    Fetch = 1,
+    /// `GET /v1/tenants/{tenant}/{stream}/count`.
+    Count = 2,
+    /// `GET /v1/tenants/{tenant}/{stream}/manifest`.
+    Manifest = 3,
+}
+
+/// Requests per data endpoint, faults and errors included.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ApiCalls {
+    /// Pages of a stream (`GET …/{stream}`).
+    pub list: u64,
+    /// Records by id (`GET …/{stream}?ids=`).
+    pub fetch: u64,
+    /// Window counts and digests (`GET …/{stream}/count`).
+    pub count: u64,
+    /// Window manifests (`GET …/{stream}/manifest`).
+    pub manifest: u64,
+}
+
+impl ApiCalls {
+    /// Requests of every endpoint.
+    pub fn total(&self) -> u64 {
+        self.list + self.fetch + self.count + self.manifest
+    }
+
+    /// Requests reconciliation makes (everything but pages).
+    pub fn reconciliation(&self) -> u64 {
+        self.fetch + self.count + self.manifest
+    }
+}
+
+/// One (tenant, stream) as one request sees it: generated records with the drift overlay.
+struct View {
+    catalog: Catalog,
+    tenant: Tenant,
+    huge: bool,
+    stream: Stream,
+    epoch: u64,
+    /// Generated records; indexes from here to `end` are added ones.
+    base_len: u64,
+    end: u64,
+    drift: Option<Arc<Drift>>,
+}
+
+impl View {
+    fn exists(&self, index: u64) -> bool {
+        index < self.end
+            && !self
+                .drift
+                .as_ref()
+                .is_some_and(|drift| drift.is_deleted(index))
+    }
+
+    fn added(&self, index: u64) -> Option<Added> {
+        let position = index.checked_sub(self.base_len)?;
+        self.drift.as_ref()?.added.get(position as usize).copied()
+    }
+
+    fn updated_at_ms(&self, index: u64) -> i64 {
+        match self.added(index) {
+            Some(added) => added.updated_ms,
+            None => self
+                .catalog
+                .updated_at_ms(&self.tenant, self.stream, index, self.epoch),
+        }
+    }
+
+    fn created_at_ms(&self, index: u64) -> i64 {
+        match self.added(index) {
+            Some(added) => added.created_ms,
+            None => self.catalog.created_at_ms(&self.tenant, self.stream, index),
+        }
+    }
+
+    /// Appends record `index` as the data API serves it: drift applied, padded for huge
+    /// tenants.
+    fn write(&self, out: &mut Vec<u8>, index: u64) {
+        let start = out.len();
+        self.catalog
+            .write_record(out, &self.tenant, self.stream, index, self.epoch);
+        if let Some(drift) = &self.drift {
+            let mut record = out.split_off(start);
+            drift.apply(self.base_len, index, &mut record);
+            out.extend_from_slice(&record);
+        }
+        if self.huge {
+            // A record is one JSON object: reopen it and add the padding as its last field.
+            debug_assert_eq!(out.last(), Some(&b'}'));
+            out.pop();
+            out.extend_from_slice(b",\"bulk_text\":");
+            serde_json::to_writer(&mut *out, bulk_text())
+                .expect("serializing a string into memory cannot fail");
+            out.push(b'}');
+        }
+    }
+}
+
 /// One page, serialized.
 #[derive(Debug)]
 pub(crate) struct RenderedPage {
@@ -285,6 +394,8 @@ impl Shop {
                 log: Mutex::new(VecDeque::new()),
                 started: Instant::now(),
                 shutdown,
+                drift: Mutex::new(HashMap::new()),
+                calls: Default::default(),
             }),
         })
     }
@@ -360,55 +471,75 @@ impl Shop {
         }
     }
 
-    /// How many records `stream` has for `tenant`. Every tenant has the configured volume;
-    /// the tenant is part of the question so callers need not know that.
+    /// How many records `stream` has for `tenant`: the configured volume, less the records
+    /// deleted and plus the records added by test drift (see [`Shop::delete_records`]).
     pub fn total(&self, tenant: &str, stream: Stream) -> u64 {
+        let base = self.base_len(tenant, stream);
+        match self.drift(tenant, stream) {
+            None => base,
+            Some(drift) => base - drift.deleted.len() as u64 + drift.added.len() as u64,
+        }
+    }
+
+    /// Generated records of `stream` for `tenant`, before drift.
+    fn base_len(&self, tenant: &str, stream: Stream) -> u64 {
         if tenant.starts_with(EMPTY_TENANT_PREFIX) {
             return 0;
         }
         self.inner.catalog.len(stream)
     }
 
-    /// One record as the data API would serve it now (current epoch), or `None` when
-    /// `external_id` (such as `cus_000042`) is not a record of `stream` for `tenant`. A test
-    /// oracle: compare what a client stored with what the shop holds.
+    /// The drift overlay of (tenant, stream), if a test made any.
+    fn drift(&self, tenant: &str, stream: Stream) -> Option<Arc<Drift>> {
+        lock(&self.inner.drift)
+            .get(&(tenant.to_owned(), stream))
+            .cloned()
+    }
+
+    /// Changes the drift overlay of (tenant, stream), copy on write.
+    fn change_drift<T>(
+        &self,
+        tenant: &str,
+        stream: Stream,
+        change: impl FnOnce(&mut Drift) -> T,
+    ) -> T {
+        let mut overlays = lock(&self.inner.drift);
+        let entry = overlays.entry((tenant.to_owned(), stream)).or_default();
+        change(Arc::make_mut(entry))
+    }
+
+    /// One record as the data API would serve it now (current epoch, drift applied), or `None`
+    /// when `external_id` (such as `cus_000042`) is not a record of `stream` for `tenant`. A
+    /// test oracle: compare what a client stored with what the shop holds.
     pub fn record(
         &self,
         tenant: &str,
         stream: Stream,
         external_id: &str,
     ) -> Option<serde_json::Value> {
+        let view = self.view(tenant, stream);
         let index = Catalog::index_of(stream, external_id)?;
-        if index >= self.total(tenant, stream) {
+        if !view.exists(index) {
             return None;
         }
         let mut out = Vec::new();
-        let key = self.inner.catalog.tenant(tenant);
-        self.write_served_record(&mut out, tenant, &key, stream, index, self.epoch());
+        view.write(&mut out, index);
         serde_json::from_slice(&out).ok()
     }
 
-    /// Appends record `index` as the data API serves it: padded for huge tenants.
-    fn write_served_record(
-        &self,
-        out: &mut Vec<u8>,
-        tenant_name: &str,
-        tenant: &Tenant,
-        stream: Stream,
-        index: u64,
-        epoch: u64,
-    ) {
-        self.inner
-            .catalog
-            .write_record(out, tenant, stream, index, epoch);
-        if tenant_name.starts_with(HUGE_TENANT_PREFIX) {
-            // A record is one JSON object: reopen it and add the padding as its last field.
-            debug_assert_eq!(out.last(), Some(&b'}'));
-            out.pop();
-            out.extend_from_slice(b",\"bulk_text\":");
-            serde_json::to_writer(&mut *out, bulk_text())
-                .expect("serializing a string into memory cannot fail");
-            out.push(b'}');
+    /// A snapshot of (tenant, stream) for serving one request.
+    fn view(&self, tenant_name: &str, stream: Stream) -> View {
+        let drift = self.drift(tenant_name, stream);
+        let base_len = self.base_len(tenant_name, stream);
+        View {
+            catalog: self.inner.catalog,
+            tenant: self.inner.catalog.tenant(tenant_name),
+            huge: tenant_name.starts_with(HUGE_TENANT_PREFIX),
+            stream,
+            epoch: self.epoch(),
+            base_len,
+            end: base_len + drift.as_ref().map_or(0, |drift| drift.added.len() as u64),
+            drift,
         }
     }
 
@@ -449,27 +580,99 @@ impl Shop {
         lock(&self.inner.log).clear();
     }
 
+    /// Test drift: deletes these records of (tenant, stream) at the source. Returns how many
+    /// existed and are now gone; unknown ids are ignored.
+    pub fn delete_records(&self, tenant: &str, stream: Stream, external_ids: &[&str]) -> usize {
+        let view = self.view(tenant, stream);
+        let indexes: Vec<u64> = external_ids
+            .iter()
+            .filter_map(|id| Catalog::index_of(stream, id))
+            .filter(|index| view.exists(*index))
+            .collect();
+        self.change_drift(tenant, stream, |drift| {
+            indexes
+                .iter()
+                .filter(|index| drift.deleted.insert(**index))
+                .count()
+        })
+    }
+
+    /// Test drift: adds a record "behind the cursor", created at `created_at` and last updated
+    /// a minute later (both in the past), so a pull of recent changes never sees it. Returns
+    /// its id.
+    pub fn add_record_behind(
+        &self,
+        tenant: &str,
+        stream: Stream,
+        created_at: DateTime<Utc>,
+    ) -> String {
+        let base_len = self.base_len(tenant, stream);
+        let created_ms = created_at.timestamp_millis();
+        let position = self.change_drift(tenant, stream, |drift| {
+            drift.added.push(Added {
+                created_ms,
+                updated_ms: created_ms + 60_000,
+            });
+            drift.added.len() as u64 - 1
+        });
+        Catalog::external_id(stream, base_len + position)
+    }
+
+    /// Test drift: changes these records' content (a tag is added) without touching their
+    /// `updated_at`, as a source with a lazy change clock does. Returns how many it changed.
+    pub fn edit_records_silently(
+        &self,
+        tenant: &str,
+        stream: Stream,
+        external_ids: &[&str],
+    ) -> usize {
+        let view = self.view(tenant, stream);
+        let indexes: Vec<u64> = external_ids
+            .iter()
+            .filter_map(|id| Catalog::index_of(stream, id))
+            .filter(|index| view.exists(*index))
+            .collect();
+        self.change_drift(tenant, stream, |drift| {
+            for index in &indexes {
+                *drift.edited.entry(*index).or_default() += 1;
+            }
+            indexes.len()
+        })
+    }
+
+    /// Requests per data endpoint so far (faults included), so tests can assert what a client
+    /// spent.
+    pub fn api_calls(&self) -> ApiCalls {
+        let load = |endpoint: Endpoint| self.inner.calls[endpoint as usize].load(Ordering::Relaxed);
+        ApiCalls {
+            list: load(Endpoint::List),
+            fetch: load(Endpoint::Fetch),
+            count: load(Endpoint::Count),
+            manifest: load(Endpoint::Manifest),
+        }
+    }
+
+    pub(crate) fn count_call(&self, endpoint: Endpoint) {
+        self.inner.calls[endpoint as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
     fn matching_indexes(
         &self,
         tenant: &str,
         stream: Stream,
         range: UpdatedRange,
-    ) -> impl Iterator<Item = u64> + '_ {
-        let catalog = self.inner.catalog;
-        let len = self.total(tenant, stream);
-        let tenant = catalog.tenant(tenant);
-        let epoch = self.epoch();
+    ) -> impl Iterator<Item = u64> {
+        let view = self.view(tenant, stream);
         let millis = range.to_millis();
-        (0..len).filter(move |&index| {
-            millis.contains(catalog.updated_at_ms(&tenant, stream, index, epoch))
-        })
+        (0..view.end)
+            .filter(move |&index| view.exists(index) && millis.contains(view.updated_at_ms(index)))
     }
 
     /// Serializes one page: records in index order from the cursor, filtered by `range`.
     ///
-    /// Without a filter this is O(limit). With one, it scans indexes from the cursor and stops
-    /// at the first match after the page, which becomes the next cursor: a whole pagination
-    /// scans each index once, however sparse the window.
+    /// Without a filter or drift this is O(limit). Otherwise it scans indexes from the cursor
+    /// and stops at the first match after the page, which becomes the next cursor: a whole
+    /// pagination scans each index once, however sparse the window.
     pub(crate) fn render_page(
         &self,
         tenant_name: &str,
@@ -478,24 +681,22 @@ impl Shop {
         cursor: Option<&str>,
         range: UpdatedRange,
     ) -> Result<RenderedPage, InvalidCursor> {
-        let catalog = &self.inner.catalog;
-        let tenant = catalog.tenant(tenant_name);
-        let epoch = self.epoch();
-        let len = self.total(tenant_name, stream);
+        let view = self.view(tenant_name, stream);
+        let len = view.end;
         let start = match cursor {
             None => 0,
-            Some(text) => cursor::decode(tenant.key(), stream, text)
+            Some(text) => cursor::decode(view.tenant.key(), stream, text)
                 .filter(|index| *index <= len)
                 .ok_or(InvalidCursor)?,
         };
-        let filtered = !range.is_open();
+        let filtered = !range.is_open() || view.drift.is_some();
         let millis = range.to_millis();
         let matches = |index: u64| {
-            !filtered || millis.contains(catalog.updated_at_ms(&tenant, stream, index, epoch))
+            !filtered || (view.exists(index) && millis.contains(view.updated_at_ms(index)))
         };
 
         // Orders are ~1 KiB of JSON each; reserving that avoids most regrowth.
-        let padding = if tenant_name.starts_with(HUGE_TENANT_PREFIX) {
+        let padding = if view.huge {
             HUGE_RECORD_PADDING_BYTES
         } else {
             0
@@ -509,7 +710,7 @@ impl Shop {
                 if records > 0 {
                     body.push(b',');
                 }
-                self.write_served_record(&mut body, tenant_name, &tenant, stream, index, epoch);
+                view.write(&mut body, index);
                 records += 1;
             }
             index += 1;
@@ -520,12 +721,112 @@ impl Shop {
         if index < len {
             body.extend_from_slice(b"],\"has_more\":true,\"next_cursor\":\"");
             // Cursors are ASCII letters, digits and '_': nothing to escape.
-            body.extend_from_slice(cursor::encode(tenant.key(), stream, index).as_bytes());
+            body.extend_from_slice(cursor::encode(view.tenant.key(), stream, index).as_bytes());
             body.extend_from_slice(b"\"}");
         } else {
             body.extend_from_slice(b"],\"has_more\":false,\"next_cursor\":null}");
         }
         Ok(RenderedPage { body, records })
+    }
+
+    /// Serializes the records with these ids, in the order asked, as a page with no next
+    /// cursor; ids that are not (or no longer) records are left out.
+    pub(crate) fn render_by_ids(
+        &self,
+        tenant_name: &str,
+        stream: Stream,
+        ids: &[&str],
+    ) -> RenderedPage {
+        let view = self.view(tenant_name, stream);
+        let mut body = Vec::with_capacity(64 + ids.len() * 1024);
+        body.extend_from_slice(b"{\"data\":[");
+        let mut records = 0;
+        for id in ids {
+            let Some(index) = Catalog::index_of(stream, id).filter(|index| view.exists(*index))
+            else {
+                continue;
+            };
+            if records > 0 {
+                body.push(b',');
+            }
+            view.write(&mut body, index);
+            records += 1;
+        }
+        body.extend_from_slice(b"],\"has_more\":false,\"next_cursor\":null}");
+        RenderedPage { body, records }
+    }
+
+    /// `{"count", "digest"}` of the records created in `range`. O(records), fingerprinting
+    /// every record in the window.
+    pub(crate) fn render_count(
+        &self,
+        tenant_name: &str,
+        stream: Stream,
+        range: UpdatedRange,
+    ) -> Vec<u8> {
+        let view = self.view(tenant_name, stream);
+        let millis = range.to_millis();
+        let mut fingerprints = Vec::new();
+        let mut record = Vec::with_capacity(1024);
+        for index in 0..view.end {
+            if view.exists(index) && millis.contains(view.created_at_ms(index)) {
+                record.clear();
+                view.write(&mut record, index);
+                fingerprints.push(drift::fingerprint(&record));
+            }
+        }
+        let body = serde_json::json!({
+            "count": fingerprints.len(),
+            "digest": drift::digest(fingerprints.iter().map(String::as_str)),
+        });
+        serde_json::to_vec(&body).unwrap_or_default()
+    }
+
+    /// One page of the manifest of the records created in `range`: `{"data": [{"id",
+    /// "updated_at", "fingerprint"}], "has_more", "next_cursor"}`, cursors as for pages.
+    pub(crate) fn render_manifest(
+        &self,
+        tenant_name: &str,
+        stream: Stream,
+        limit: usize,
+        cursor: Option<&str>,
+        range: UpdatedRange,
+    ) -> Result<Vec<u8>, InvalidCursor> {
+        let view = self.view(tenant_name, stream);
+        let len = view.end;
+        let start = match cursor {
+            None => 0,
+            Some(text) => cursor::decode(view.tenant.key(), stream, text)
+                .filter(|index| *index <= len)
+                .ok_or(InvalidCursor)?,
+        };
+        let millis = range.to_millis();
+        let matches = |index: u64| view.exists(index) && millis.contains(view.created_at_ms(index));
+        let mut entries = Vec::new();
+        let mut record = Vec::with_capacity(1024);
+        let mut index = start;
+        while index < len && entries.len() < limit {
+            if matches(index) {
+                record.clear();
+                view.write(&mut record, index);
+                entries.push(serde_json::json!({
+                    "id": Catalog::external_id(stream, index),
+                    "updated_at": Timestamp(view.updated_at_ms(index)).to_string(),
+                    "fingerprint": drift::fingerprint(&record),
+                }));
+            }
+            index += 1;
+        }
+        while index < len && !matches(index) {
+            index += 1;
+        }
+        let next_cursor = (index < len).then(|| cursor::encode(view.tenant.key(), stream, index));
+        let body = serde_json::json!({
+            "data": entries,
+            "has_more": next_cursor.is_some(),
+            "next_cursor": next_cursor,
+        });
+        Ok(serde_json::to_vec(&body).unwrap_or_default())
     }
 
     /// Counts a data request and charges the tenant's budget.

@@ -2,14 +2,17 @@
 //! [`HttpClient`]. It only fetches and classifies; the runtime owns the page loop, retries and
 //! timing.
 
-use crate::response::{classifier, into_page, paginator, PageBody};
+use crate::response::{
+    classifier, into_fetched, into_manifest, into_page, paginator, CountBody, ManifestBody,
+    PageBody,
+};
 use crate::settings::DemoSettings;
 use chrono::SecondsFormat;
 use std::fmt;
 use tributary_connector::typed::{TypedConnector, TypedPage, TypedPull};
 use tributary_connector::{
-    async_trait, ConfigError, ConnectorError, Cursor, RatePolicy, StreamInfo, StreamName, TenantId,
-    Window,
+    async_trait, ConfigError, ConnectorError, CreatedWindow, Cursor, FetchedRecords, ManifestPage,
+    RatePolicy, ReconcileSupport, StreamInfo, StreamName, TenantId, Window, WindowSummary,
 };
 use tributary_connector_http::{HeaderMap, HttpClient, Url};
 
@@ -25,6 +28,12 @@ const STREAMS: [(&str, &str); 3] = [
     ),
     ("products", "A product with its price and inventory."),
 ];
+
+/// Manifest entries per request: the shop's largest page.
+const MANIFEST_PAGE_SIZE: u32 = 250;
+
+/// Ids per `?ids=` request: the shop's limit.
+const MAX_IDS_PER_FETCH: usize = 100;
 
 /// Longest wait for a connection, whatever the request timeout: a shop that does not accept
 /// within 5 s is down, and waiting longer only delays the retry.
@@ -53,6 +62,22 @@ impl DemoConnector {
         &self.settings
     }
 
+    /// `{base_url}/v1/tenants/{tenant}/{stream}/{suffix}` (`count`, `manifest`).
+    fn endpoint_url(
+        &self,
+        tenant: &TenantId,
+        stream: &str,
+        suffix: &str,
+    ) -> Result<Url, ConnectorError> {
+        let mut url = self.page_url(tenant, stream)?;
+        url.path_segments_mut()
+            .map_err(|()| ConnectorError::Config {
+                message: "the base URL cannot have a path".to_owned(),
+            })?
+            .push(suffix);
+        Ok(url)
+    }
+
     /// `{base_url}/v1/tenants/{tenant}/{stream}`, keeping any path prefix of the base URL.
     fn page_url(&self, tenant: &TenantId, stream: &str) -> Result<Url, ConnectorError> {
         // Tenant ids may contain dots; "." and ".." would be resolved away as path segments.
@@ -69,6 +94,20 @@ impl DemoConnector {
             .pop_if_empty()
             .extend(["v1", "tenants", tenant.as_str(), stream]);
         Ok(url)
+    }
+
+    /// Refuses a stream the shop does not have, before any request.
+    fn known_stream(stream: &StreamName) -> Result<&str, ConnectorError> {
+        let stream = stream.as_str();
+        if STREAMS.iter().any(|(name, _)| *name == stream) {
+            Ok(stream)
+        } else {
+            Err(ConnectorError::Config {
+                message: format!(
+                    "unknown stream `{stream}`; the demo connector has orders, customers and products"
+                ),
+            })
+        }
     }
 
     /// Fetches one page of `stream` and parses it.
@@ -191,6 +230,107 @@ impl TypedConnector for DemoConnector {
         )
         .await
     }
+
+    /// The shop has it all: counts with digests, manifests with fingerprints, `?ids=`.
+    fn reconciliation(&self) -> ReconcileSupport {
+        ReconcileSupport {
+            counts: true,
+            manifests: true,
+            fetch_by_id: true,
+            fingerprints: true,
+        }
+    }
+
+    async fn window_summary(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamName,
+        window: &CreatedWindow,
+    ) -> Result<WindowSummary, ConnectorError> {
+        let url = self.endpoint_url(tenant, Self::known_stream(stream)?, "count")?;
+        let response = self
+            .client
+            .get_json::<CountBody, _>(url, &created_query(window), HeaderMap::new())
+            .await?;
+        Ok(response.body.into_summary(response.rate_limit))
+    }
+
+    async fn manifest(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamName,
+        window: &CreatedWindow,
+        cursor: Option<&Cursor>,
+    ) -> Result<ManifestPage, ConnectorError> {
+        let url = self.endpoint_url(tenant, Self::known_stream(stream)?, "manifest")?;
+        let mut query = created_query(window);
+        query.push(("limit".to_owned(), MANIFEST_PAGE_SIZE.to_string()));
+        query.extend(paginator().query(cursor)?);
+        let response = self
+            .client
+            .get_json::<ManifestBody, _>(url, &query, HeaderMap::new())
+            .await?;
+        into_manifest(
+            response.body,
+            &response.request,
+            cursor,
+            response.rate_limit,
+        )
+    }
+
+    fn max_ids_per_fetch(&self) -> usize {
+        MAX_IDS_PER_FETCH
+    }
+
+    async fn fetch_by_ids(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamName,
+        ids: &[String],
+    ) -> Result<FetchedRecords, ConnectorError> {
+        if ids.is_empty() {
+            return Ok(FetchedRecords {
+                records: Vec::new(),
+                rate_limit: None,
+            });
+        }
+        if ids.len() > MAX_IDS_PER_FETCH || ids.iter().any(|id| id.is_empty() || id.contains(',')) {
+            return Err(ConnectorError::Permanent {
+                status: None,
+                message: format!(
+                    "fetch by ids takes 1 to {MAX_IDS_PER_FETCH} ids without commas, got {}",
+                    ids.len()
+                ),
+            });
+        }
+        let url = self.page_url(tenant, Self::known_stream(stream)?)?;
+        let query = [("ids".to_owned(), ids.join(","))];
+        let response = self
+            .client
+            .get_json::<PageBody, _>(url, &query, HeaderMap::new())
+            .await?;
+        into_fetched(response.body, &response.request, response.rate_limit)
+    }
+
+    /// The shop's fingerprint: FNV-1a 64 of the record's canonical JSON, which is exactly
+    /// [`tributary_connector::reconcile::json_fingerprint`].
+    fn fingerprint(&self, _stream: &StreamName, data: &serde_json::Value) -> Option<String> {
+        Some(tributary_connector::reconcile::json_fingerprint(data))
+    }
+}
+
+/// `created_since` / `created_before` of a window.
+fn created_query(window: &CreatedWindow) -> Vec<(String, String)> {
+    vec![
+        (
+            "created_since".to_owned(),
+            window.from.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        ),
+        (
+            "created_before".to_owned(),
+            window.to.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        ),
+    ]
 }
 
 #[cfg(test)]

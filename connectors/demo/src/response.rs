@@ -6,7 +6,10 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use std::sync::Arc;
 use tributary_connector::typed::TypedPage;
-use tributary_connector::{ConnectorError, Cursor, ErrorClass, RateLimitHint, Record};
+use tributary_connector::{
+    ConnectorError, Cursor, ErrorClass, FetchedRecords, ManifestEntry, ManifestPage, RateLimitHint,
+    Record, WindowSummary,
+};
 use tributary_connector_http::{with_context, Classifier, ErrorResponse, TokenPaginator};
 
 /// `{"data": [...], "has_more": bool, "next_cursor": "..." | null}`
@@ -62,12 +65,106 @@ pub(crate) fn into_page(
     requested: Option<&Cursor>,
     rate_limit: Option<RateLimitHint>,
 ) -> Result<TypedPage<Cursor>, ConnectorError> {
+    let records = into_records(body.data, request)?;
+    let next_cursor = paginator()
+        .next(requested, body.next_cursor.as_deref(), Some(body.has_more))
+        .map_err(|error| with_context(request, error))?;
+    Ok(TypedPage {
+        records,
+        next_cursor,
+        rate_limit,
+    })
+}
+
+/// The records of a page body fetched by ids (`?ids=`): the page has no next cursor.
+pub(crate) fn into_fetched(
+    body: PageBody,
+    request: &str,
+    rate_limit: Option<RateLimitHint>,
+) -> Result<FetchedRecords, ConnectorError> {
+    Ok(FetchedRecords {
+        records: into_records(body.data, request)?,
+        rate_limit,
+    })
+}
+
+/// `{"count": n, "digest": "16 hex digits"}`
+#[derive(Debug, Deserialize)]
+pub(crate) struct CountBody {
+    count: u64,
+    #[serde(default)]
+    digest: Option<String>,
+}
+
+impl CountBody {
+    pub(crate) fn into_summary(self, rate_limit: Option<RateLimitHint>) -> WindowSummary {
+        WindowSummary {
+            count: self.count,
+            digest: self.digest,
+            rate_limit,
+        }
+    }
+}
+
+/// `{"data": [{"id", "updated_at", "fingerprint"}], "has_more": bool, "next_cursor": ...}`
+#[derive(Debug, Deserialize)]
+pub(crate) struct ManifestBody {
+    data: Vec<ManifestItem>,
+    has_more: bool,
+    #[serde(default)]
+    next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ManifestItem {
+    id: String,
+    #[serde(default)]
+    updated_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    fingerprint: Option<String>,
+}
+
+/// Turns a parsed manifest body into a [`ManifestPage`], its cursor checked like a page's.
+pub(crate) fn into_manifest(
+    body: ManifestBody,
+    request: &str,
+    requested: Option<&Cursor>,
+    rate_limit: Option<RateLimitHint>,
+) -> Result<ManifestPage, ConnectorError> {
+    let next_cursor = paginator()
+        .next(requested, body.next_cursor.as_deref(), Some(body.has_more))
+        .map_err(|error| with_context(request, error))?;
+    let mut entries = Vec::with_capacity(body.data.len());
+    for item in body.data {
+        if item.id.is_empty() {
+            return Err(ConnectorError::Malformed {
+                message: format!("{request}: a manifest entry has an empty `id`"),
+            });
+        }
+        entries.push(ManifestEntry {
+            external_id: item.id,
+            updated_at: item.updated_at,
+            fingerprint: item.fingerprint,
+        });
+    }
+    Ok(ManifestPage {
+        entries,
+        next_cursor,
+        rate_limit,
+    })
+}
+
+/// The records of a page body, each checked for an id and a readable `updated_at`.
+fn into_records(
+    data: Vec<serde_json::Value>,
+    request: &str,
+) -> Result<Vec<Record>, ConnectorError> {
     let malformed = |message: String| ConnectorError::Malformed {
         message: format!("{request}: {message}"),
     };
-    let total = body.data.len();
+    let total = data.len();
     let mut records = Vec::with_capacity(total);
-    for (position, data) in body.data.into_iter().enumerate() {
+    for (position, data) in data.into_iter().enumerate() {
         let external_id = match data.get("id").and_then(serde_json::Value::as_str) {
             Some(id) if !id.is_empty() => id.to_owned(),
             _ => {
@@ -93,20 +190,21 @@ pub(crate) fn into_page(
                 )))
             }
         };
+        // The shop always sends `created_at`; one it cannot read only keeps the record out of
+        // reconciliation windows.
+        let created_at = data
+            .get("created_at")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
+            .map(|at| at.with_timezone(&Utc));
         records.push(Record {
             external_id,
             updated_at,
+            created_at,
             data,
         });
     }
-    let next_cursor = paginator()
-        .next(requested, body.next_cursor.as_deref(), Some(body.has_more))
-        .map_err(|error| with_context(request, error))?;
-    Ok(TypedPage {
-        records,
-        next_cursor,
-        rate_limit,
-    })
+    Ok(records)
 }
 
 #[cfg(test)]

@@ -8,15 +8,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Reconciliation metrics whose names are fixed but whose code is on another branch. Remove
-/// this list when that branch lands: from then on the code must emit them like any other.
-pub const PENDING_METRICS: [&str; 4] = [
-    "tributary_reconcile_runs_total",
-    "tributary_reconcile_findings_total",
-    "tributary_reconcile_api_calls_total",
-    "tributary_reconcile_windows_total",
-];
-
 /// The broker's own metrics (the `rabbitmq_prometheus` plugin) that rules and dashboards may
 /// read. Explicit, so a typo in a `rabbitmq_*` name fails like a typo in one of ours.
 pub const BROKER_METRICS: [&str; 7] = [

@@ -1,13 +1,13 @@
 //! The metrics catalog, the rules and the dashboards agree with the code: every metric a rule,
 //! a recording rule, a promtool test or a dashboard reads is emitted by our processes (or is
-//! the broker's, from an explicit list, or pending on the reconciliation branch) and is in
+//! the broker's, from an explicit list) and is in
 //! `docs/metrics.md`; every metric the code emits is in the catalog; every alert has a runbook
 //! and a firing and a quiet promtool case.
 
 use std::collections::BTreeSet;
 use tributary_ops_tests::{
     alert_test_cases, alerts, catalog_metrics, emitted_metrics, files_under, histogram_base, read,
-    recording_rules, references, repo_root, BROKER_METRICS, PENDING_METRICS,
+    recording_rules, references, repo_root, BROKER_METRICS,
 };
 
 const CATALOG: &str = "docs/metrics.md";
@@ -30,9 +30,6 @@ fn known(name: &str, emitted: &BTreeSet<String>) -> Option<&'static str> {
     }
     if histogram_base(name).is_some_and(|base| emitted.contains(base)) {
         return Some("a histogram's series");
-    }
-    if PENDING_METRICS.contains(&name) {
-        return Some("pending (reconciliation branch)");
     }
     if BROKER_METRICS.contains(&name) {
         return Some("the broker's");
@@ -98,10 +95,8 @@ fn every_emitted_metric_is_in_the_catalog_and_the_catalog_invents_none() {
     }
     for name in &catalog {
         let recording = name.split(':').count() == 3;
-        let allowed = emitted.contains_key(name)
-            || PENDING_METRICS.contains(&name.as_str())
-            || BROKER_METRICS.contains(&name.as_str())
-            || recording;
+        let allowed =
+            emitted.contains_key(name) || BROKER_METRICS.contains(&name.as_str()) || recording;
         if !allowed {
             problems.push(format!("{CATALOG} lists `{name}`, which no code emits"));
         }
@@ -111,20 +106,6 @@ fn every_emitted_metric_is_in_the_catalog_and_the_catalog_invents_none() {
         emitted.len() > 30,
         "the scan found only {} metrics: is it broken?",
         emitted.len()
-    );
-}
-
-#[test]
-fn pending_metrics_are_not_emitted_yet() {
-    // When the reconciliation branch lands this fails: delete PENDING_METRICS then.
-    let emitted = emitted_metrics();
-    let landed: Vec<&str> = PENDING_METRICS
-        .into_iter()
-        .filter(|name| emitted.contains_key(*name))
-        .collect();
-    assert!(
-        landed.is_empty(),
-        "{landed:?} are emitted now: remove them from PENDING_METRICS in tests/ops/src/lib.rs"
     );
 }
 

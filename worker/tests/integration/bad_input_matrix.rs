@@ -144,6 +144,7 @@ fn record(id: &str, version: u32) -> Record {
     Record {
         external_id: id.to_owned(),
         updated_at: None,
+        created_at: None,
         data: serde_json::json!({"id": id, "version": version}),
     }
 }

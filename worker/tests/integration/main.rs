@@ -15,3 +15,4 @@ mod limits;
 mod misbehaving;
 mod own_stack;
 mod pauses;
+mod reconcile;
