@@ -7,7 +7,8 @@
 //!
 //! [`admin`] holds what queue-admin reads and changes (dead-letter browsing and replays, users,
 //! tokens, the audit log). `schedules` holds scheduled ingestion: schedules, their slots (the
-//! slot key) and the outbox jobs are published from.
+//! slot key) and the outbox jobs are published from. [`reconcile`] holds reconciliation's store
+//! side: records per created-at window, marking records deleted, and the reports.
 
 pub mod admin;
 mod batcher;
@@ -16,6 +17,7 @@ mod error;
 mod ledger;
 mod limits;
 mod pages;
+pub mod reconcile;
 mod schedules;
 mod stats;
 
@@ -24,6 +26,10 @@ pub use error::StoreError;
 pub use ledger::{BeginJob, FinishJob, JobStart, JobStatus, Ledger, NewJob};
 pub use limits::{BreakerGate, BreakerPolicy, BreakerState, SourcePause, ALL_TENANTS};
 pub use pages::{CommitOutcome, PageCommit, PageCounts, RunState, StreamKey};
+pub use reconcile::{
+    Finding, FindingKind, NewReport, RecordWindow, ReportDetail, ReportFilter, ReportPage,
+    ReportStatus, ReportSummary, ReportWritten, StoredRecord,
+};
 pub use schedules::{
     Cadence, ClaimReport, EnqueuedSlot, MissedSlots, OutboxBacklog, OutboxBatch, OutboxFailure,
     OutboxRow, OverlapPolicy, PlannedJob, Schedule, ScheduleEdit, ScheduleError, ScheduleFilter,

@@ -222,23 +222,32 @@ impl Store {
         let changed = transaction
             .query(
                 "WITH incoming AS (
-                     SELECT * FROM unnest($4::text[], $5::bytea[], $6::jsonb[], $7::timestamptz[])
-                         AS i(external_id, content_hash, data, source_updated_at)
+                     SELECT * FROM unnest($4::text[], $5::bytea[], $6::jsonb[], $7::timestamptz[],
+                                          $9::timestamptz[])
+                         AS i(external_id, content_hash, data, source_updated_at,
+                              source_created_at)
                  ), changed AS (
+                     -- Unchanged rows are skipped, unless marked deleted (the source has the
+                     -- record again) or missing the creation time an older build did not store.
                      SELECT i.* FROM incoming i
                      LEFT JOIN records r
                        ON r.tenant_id = $1 AND r.connector = $2 AND r.stream = $3
                       AND r.external_id = i.external_id
                      WHERE r.external_id IS NULL OR r.content_hash <> i.content_hash
+                        OR r.deleted_at IS NOT NULL
+                        OR r.source_created_at IS DISTINCT FROM i.source_created_at
                  )
                  INSERT INTO records (tenant_id, connector, stream, external_id, content_hash,
-                                      data, source_updated_at, last_job_id)
-                 SELECT $1, $2, $3, external_id, content_hash, data, source_updated_at, $8
+                                      data, source_updated_at, source_created_at, last_job_id)
+                 SELECT $1, $2, $3, external_id, content_hash, data, source_updated_at,
+                        source_created_at, $8
                  FROM changed
                  ON CONFLICT (tenant_id, connector, stream, external_id) DO UPDATE SET
                      content_hash = EXCLUDED.content_hash,
                      data = EXCLUDED.data,
                      source_updated_at = EXCLUDED.source_updated_at,
+                     source_created_at = EXCLUDED.source_created_at,
+                     deleted_at = NULL,
                      last_job_id = EXCLUDED.last_job_id,
                      last_changed_at = now()
                  RETURNING (xmax = 0)",
@@ -251,6 +260,7 @@ impl Store {
                     &rows.data,
                     &rows.source_updated_at,
                     &page.job_id,
+                    &rows.source_created_at,
                 ],
             )
             .await
@@ -313,6 +323,7 @@ struct PageRows {
     content_hash: Vec<Vec<u8>>,
     data: Vec<serde_json::Value>,
     source_updated_at: Vec<Option<DateTime<Utc>>>,
+    source_created_at: Vec<Option<DateTime<Utc>>>,
 }
 
 impl PageRows {
@@ -326,6 +337,7 @@ impl PageRows {
             content_hash: Vec::with_capacity(last_index.len()),
             data: Vec::with_capacity(last_index.len()),
             source_updated_at: Vec::with_capacity(last_index.len()),
+            source_created_at: Vec::with_capacity(last_index.len()),
         };
         for (index, record) in records.iter().enumerate() {
             if last_index[record.external_id.as_str()] != index {
@@ -335,6 +347,7 @@ impl PageRows {
             rows.content_hash.push(content_hash(&record.data));
             rows.data.push(record.data.clone());
             rows.source_updated_at.push(record.updated_at);
+            rows.source_created_at.push(record.created_at);
         }
         rows
     }
@@ -391,6 +404,7 @@ mod tests {
         Record {
             external_id: id.into(),
             updated_at: None,
+            created_at: None,
             data: serde_json::json!({"id": id, "value": value}),
         }
     }

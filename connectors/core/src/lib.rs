@@ -8,6 +8,7 @@
 mod error;
 mod ids;
 mod page;
+pub mod reconcile;
 mod registry;
 mod schema;
 pub mod typed;
@@ -16,6 +17,9 @@ pub use async_trait::async_trait;
 pub use error::{ConnectorError, ErrorClass};
 pub use ids::{ConnectorKind, IdError, JobId, SourceId, StreamName, TenantId};
 pub use page::{Cursor, Page, PullRequest, RateLimitHint, Record, Window};
+pub use reconcile::{
+    CreatedWindow, FetchedRecords, ManifestEntry, ManifestPage, ReconcileSupport, WindowSummary,
+};
 pub use registry::{ConfigError, ConnectorFactory, ConnectorSpec, Registry, RegistryError};
 pub use schema::problems as schema_problems;
 pub use schemars;
@@ -74,4 +78,63 @@ pub trait Connector: Send + Sync + std::fmt::Debug + 'static {
     ///
     /// Returning `next_cursor == None` means the window is exhausted.
     async fn pull(&self, request: PullRequest<'_>) -> Result<Page, ConnectorError>;
+
+    /// What this connector offers for reconciliation. The default offers nothing: a reconcile
+    /// job of this source ends with an `unsupported` report.
+    fn reconciliation(&self) -> ReconcileSupport {
+        ReconcileSupport::default()
+    }
+
+    /// The count (and, with fingerprints, the digest) of `stream`'s records created in
+    /// `window`. One cheap request.
+    async fn window_summary(
+        &self,
+        _tenant: &TenantId,
+        _stream: &StreamName,
+        _window: &CreatedWindow,
+    ) -> Result<WindowSummary, ConnectorError> {
+        Err(unsupported("window counts"))
+    }
+
+    /// One page of the manifest of `stream`'s records created in `window`.
+    async fn manifest(
+        &self,
+        _tenant: &TenantId,
+        _stream: &StreamName,
+        _window: &CreatedWindow,
+        _cursor: Option<&Cursor>,
+    ) -> Result<ManifestPage, ConnectorError> {
+        Err(unsupported("id manifests"))
+    }
+
+    /// Most ids [`Connector::fetch_by_ids`] takes in one request.
+    fn max_ids_per_fetch(&self) -> usize {
+        50
+    }
+
+    /// The records of `stream` with these ids (at most [`Connector::max_ids_per_fetch`]), as
+    /// `pull` would return them. Ids the source no longer has are left out.
+    async fn fetch_by_ids(
+        &self,
+        _tenant: &TenantId,
+        _stream: &StreamName,
+        _ids: &[String],
+    ) -> Result<FetchedRecords, ConnectorError> {
+        Err(unsupported("fetch by id"))
+    }
+
+    /// A stored record's fingerprint, computed from its `data` exactly as the source computes
+    /// it for manifests and digests; `None` when the connector offers no fingerprints.
+    fn fingerprint(&self, _stream: &StreamName, _data: &serde_json::Value) -> Option<String> {
+        None
+    }
+}
+
+/// The error of a reconciliation method a connector does not offer. Permanent: asking again
+/// will not help; the worker checks [`Connector::reconciliation`] first and never gets here.
+pub(crate) fn unsupported(what: &str) -> ConnectorError {
+    ConnectorError::Permanent {
+        status: None,
+        message: format!("this connector does not offer {what} for reconciliation"),
+    }
 }

@@ -54,6 +54,9 @@ pub struct Record {
     pub external_id: String,
     /// When the source last changed it, if the source says.
     pub updated_at: Option<DateTime<Utc>>,
+    /// When the source created it, if the source says. Reconciliation compares sources and
+    /// store per created-at window; records without it are outside every window.
+    pub created_at: Option<DateTime<Utc>>,
     /// The record itself.
     pub data: serde_json::Value,
 }

@@ -14,8 +14,9 @@
 //! ```
 
 use crate::{
-    async_trait, ConfigError, Connector, ConnectorError, ConnectorKind, ConnectorSpec, Cursor,
-    Page, PullRequest, RateLimitHint, RatePolicy, Record, StreamInfo, StreamName, TenantId, Window,
+    async_trait, ConfigError, Connector, ConnectorError, ConnectorKind, ConnectorSpec,
+    CreatedWindow, Cursor, FetchedRecords, ManifestPage, Page, PullRequest, RateLimitHint,
+    RatePolicy, ReconcileSupport, Record, StreamInfo, StreamName, TenantId, Window, WindowSummary,
 };
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -53,6 +54,56 @@ pub trait TypedConnector: Sized + Send + Sync + std::fmt::Debug + 'static {
         &self,
         request: TypedPull<'_, Self::Cursor>,
     ) -> Result<TypedPage<Self::Cursor>, ConnectorError>;
+
+    /// See [`Connector::reconciliation`]; the default offers nothing.
+    fn reconciliation(&self) -> ReconcileSupport {
+        ReconcileSupport::default()
+    }
+
+    /// See [`Connector::window_summary`].
+    async fn window_summary(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamName,
+        window: &CreatedWindow,
+    ) -> Result<WindowSummary, ConnectorError> {
+        let _ = (tenant, stream, window);
+        Err(crate::unsupported("window counts"))
+    }
+
+    /// See [`Connector::manifest`]. Manifest cursors are the source's own opaque text.
+    async fn manifest(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamName,
+        window: &CreatedWindow,
+        cursor: Option<&Cursor>,
+    ) -> Result<ManifestPage, ConnectorError> {
+        let _ = (tenant, stream, window, cursor);
+        Err(crate::unsupported("id manifests"))
+    }
+
+    /// See [`Connector::max_ids_per_fetch`].
+    fn max_ids_per_fetch(&self) -> usize {
+        50
+    }
+
+    /// See [`Connector::fetch_by_ids`].
+    async fn fetch_by_ids(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamName,
+        ids: &[String],
+    ) -> Result<FetchedRecords, ConnectorError> {
+        let _ = (tenant, stream, ids);
+        Err(crate::unsupported("fetch by id"))
+    }
+
+    /// See [`Connector::fingerprint`].
+    fn fingerprint(&self, stream: &StreamName, data: &serde_json::Value) -> Option<String> {
+        let _ = (stream, data);
+        None
+    }
 }
 
 /// One typed page request.
@@ -176,6 +227,46 @@ impl<T: TypedConnector> Connector for Typed<T> {
             rate_limit: page.rate_limit,
         })
     }
+
+    fn reconciliation(&self) -> ReconcileSupport {
+        self.inner.reconciliation()
+    }
+
+    async fn window_summary(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamName,
+        window: &CreatedWindow,
+    ) -> Result<WindowSummary, ConnectorError> {
+        self.inner.window_summary(tenant, stream, window).await
+    }
+
+    async fn manifest(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamName,
+        window: &CreatedWindow,
+        cursor: Option<&Cursor>,
+    ) -> Result<ManifestPage, ConnectorError> {
+        self.inner.manifest(tenant, stream, window, cursor).await
+    }
+
+    fn max_ids_per_fetch(&self) -> usize {
+        self.inner.max_ids_per_fetch()
+    }
+
+    async fn fetch_by_ids(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamName,
+        ids: &[String],
+    ) -> Result<FetchedRecords, ConnectorError> {
+        self.inner.fetch_by_ids(tenant, stream, ids).await
+    }
+
+    fn fingerprint(&self, stream: &StreamName, data: &serde_json::Value) -> Option<String> {
+        self.inner.fingerprint(stream, data)
+    }
 }
 
 #[cfg(test)]
@@ -232,6 +323,7 @@ mod tests {
                     .map(|n| Record {
                         external_id: n.to_string(),
                         updated_at: None,
+                        created_at: None,
                         data: serde_json::json!({ "n": n }),
                     })
                     .collect(),

@@ -93,9 +93,17 @@ pub(crate) fn into_page(
                 )))
             }
         };
+        // The shop always sends `created_at`; one it cannot read only keeps the record out of
+        // reconciliation windows.
+        let created_at = data
+            .get("created_at")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
+            .map(|at| at.with_timezone(&Utc));
         records.push(Record {
             external_id,
             updated_at,
+            created_at,
             data,
         });
     }

@@ -386,6 +386,8 @@ impl GenericHttp {
         Ok(Record {
             external_id,
             updated_at,
+            // The settings name no creation field (yet); reconciliation windows use none.
+            created_at: None,
             data,
         })
     }

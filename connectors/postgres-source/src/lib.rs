@@ -328,6 +328,8 @@ impl TypedConnector for PostgresSource {
                         row.try_get::<_, DateTime<Utc>>("updated_at")
                             .map_err(malformed)?,
                     ),
+                    // Tables have no agreed creation column; reconciliation windows use none.
+                    created_at: None,
                     data: row
                         .try_get::<_, serde_json::Value>("data")
                         .map_err(malformed)?,

@@ -313,9 +313,17 @@ pub(crate) fn parse_page(
                 )))
             }
         };
+        // A creation time that is missing or not RFC 3339 only keeps the record out of
+        // reconciliation windows; it is no reason to refuse the page.
+        let created_at = data
+            .get("createdAt")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
+            .map(|at| at.with_timezone(&Utc));
         records.push(Record {
             external_id,
             updated_at,
+            created_at,
             data,
         });
     }

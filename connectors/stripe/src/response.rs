@@ -124,6 +124,7 @@ pub(crate) fn parse_list(
             external_id,
             // Stripe objects carry no updated-at; creation is the only timestamp they all have.
             updated_at: Some(created_at),
+            created_at: Some(created_at),
             data,
         });
     }

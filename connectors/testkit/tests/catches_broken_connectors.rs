@@ -218,6 +218,7 @@ impl Connector for FakeConnector {
                 Record {
                     external_id: format!("{stream}-{index}"),
                     updated_at: None,
+                    created_at: None,
                     data,
                 }
             })

@@ -110,9 +110,11 @@ pub(crate) fn parse_list(
             id,
             modified: updated_at.map(|at| at.timestamp()),
         };
+        let created_at = time("date_created_gmt")?;
         let record = Record {
             external_id: id.to_string(),
             updated_at,
+            created_at,
             data,
         };
         records.push((record, listed));
