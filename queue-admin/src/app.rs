@@ -211,6 +211,7 @@ impl utoipa::Modify for BearerAuth {
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::overview::api_routes())
+        .merge(crate::reconciliation::api_routes())
         .merge(crate::dlq::api_routes())
         .merge(crate::replay::api_routes())
         .merge(crate::schedules::api_routes())
@@ -227,6 +228,7 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .merge(crate::overview::ui_routes())
+        .merge(crate::reconciliation::ui_routes())
         .merge(crate::dlq::ui_routes())
         .merge(crate::replay::ui_routes())
         .merge(crate::schedules::ui_routes())

@@ -14,6 +14,9 @@
 //!
 //! SQL lives in `tributary-store` (`admin` module); AMQP names and publishing in
 //! `tributary-broker`. This crate knows no connector.
+//!
+//! [`reconciliation`] shows the reports reconcile runs wrote (read-only: list and detail with
+//! findings by kind).
 
 pub mod app;
 pub mod auth;
@@ -24,6 +27,7 @@ pub mod error;
 pub mod management;
 pub mod metrics;
 pub mod overview;
+pub mod reconciliation;
 pub mod replay;
 pub mod schedules;
 pub mod state;

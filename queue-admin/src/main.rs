@@ -43,6 +43,13 @@ enum Command {
         #[command(subcommand)]
         command: Box<cli::DlqCommand>,
     },
+    /// Reconciliation reports: reports, report (over the API).
+    Reconcile {
+        #[command(flatten)]
+        api: cli::ApiArgs,
+        #[command(subcommand)]
+        command: cli::ReconcileCommand,
+    },
     /// Sources: list, pause, resume (over the API).
     Sources {
         #[command(flatten)]
@@ -125,6 +132,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Overview(api) => cli::overview(&api).await,
         Command::Dlq { api, command } => cli::dlq(&api, *command).await,
+        Command::Reconcile { api, command } => cli::reconcile(&api, command).await,
         Command::Sources { api, command } => cli::sources(&api, command).await,
         Command::Schedules { api, command } => cli::schedules(&api, *command).await,
         Command::Users { command } => cli::users(&load()?, command).await,

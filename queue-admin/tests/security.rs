@@ -26,6 +26,8 @@ const UI_PAGES: &[&str] = &[
     "/replays",
     "/replays/preview",
     "/replays/1",
+    "/reconciliation",
+    "/reconciliation/1",
     "/sources",
     "/schedules",
     "/schedules/new",

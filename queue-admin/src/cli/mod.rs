@@ -5,12 +5,14 @@
 mod client;
 pub mod dlq_read;
 pub mod dlq_write;
+pub mod reconcile;
 pub mod schedules;
 pub mod sources;
 pub mod tokens;
 pub mod users;
 
 pub use client::{ApiArgs, ApiClient};
+pub use reconcile::ReconcileCommand;
 pub use schedules::SchedulesCommand;
 pub use sources::SourcesCommand;
 pub use tokens::TokensCommand;
@@ -37,6 +39,12 @@ pub async fn dlq(api: &ApiArgs, command: DlqCommand) -> anyhow::Result<ExitCode>
         DlqCommand::Read(command) => dlq_read::run(&client, command).await,
         DlqCommand::Write(command) => dlq_write::run(&client, command).await,
     }
+}
+
+/// Runs a `reconcile` command.
+pub async fn reconcile(api: &ApiArgs, command: ReconcileCommand) -> anyhow::Result<ExitCode> {
+    let client = ApiClient::new(api)?;
+    reconcile::run(&client, command).await
 }
 
 /// Runs a `sources` command.

@@ -63,13 +63,14 @@ pub fn style_hash() -> &'static str {
 }
 
 /// The navigation entries: (path, label, least role that sees it).
-const NAV: [(&str, &str, Role); 8] = [
+const NAV: &[(&str, &str, Role)] = &[
     ("/", "Overview", Role::Viewer),
     ("/dead-letters", "Dead letters", Role::Viewer),
     ("/groups", "Failure groups", Role::Viewer),
     ("/replays", "Replays", Role::Viewer),
     ("/sources", "Sources", Role::Viewer),
     ("/schedules", "Schedules", Role::Viewer),
+    ("/reconciliation", "Reconciliation", Role::Viewer),
     ("/audit", "Audit log", Role::Viewer),
     ("/users", "Users & tokens", Role::Admin),
 ];
@@ -90,7 +91,7 @@ pub fn page(title: &str, here: &str, principal: &Principal, body: Markup) -> Mar
                 header {
                     strong { "Tributary" }
                     nav {
-                        @for (path, label, role) in NAV {
+                        @for &(path, label, role) in NAV {
                             @if principal.role >= role {
                                 a href=(path) class=[(path == here).then_some("here")] { (label) }
                             }
