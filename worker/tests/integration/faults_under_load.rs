@@ -492,20 +492,6 @@ async fn broker_restarted_gracefully_under_load() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn broker_killed_under_load() {
-    let mut broker = OwnBroker::start(BrokerConfig::default()).await;
-    let mut app = app_on_own_broker(&broker).await;
-    app.start_worker().await;
-    let history = start_load(&app).await;
-    wait_for_pages(&app, 8).await;
-    broker.kill().await;
-    assert_in_flight(&app, "broker_kill").await;
-    broker.launch().await;
-    settle_and_check(&app, &history, RECOVERY, "broker_kill").await;
-    app.stop_workers().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restarted_under_load() {
     let postgres = OwnPostgres::start().await;
     let mut app = app_on_own_postgres(&postgres).await;
