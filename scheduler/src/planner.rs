@@ -16,7 +16,7 @@ use tributary_store::{
     MissedSlots, NewJob, PlannedJob, Schedule, ScheduleSpec, SlotPlan, SlotPlanner, SlotTime,
 };
 
-/// The planner the store is handed by the scheduler, its CLI and (later) queue-admin.
+/// The planner the store is handed by the scheduler, its CLI and queue-admin.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Planner;
 
@@ -222,7 +222,9 @@ pub fn backfill_windows(
     if window_seconds == 0 {
         return Err("backfill: the window must be longer than zero".into());
     }
-    let whole_days = (window_seconds % 86_400 == 0).then_some(window_seconds / 86_400);
+    let whole_days = window_seconds
+        .is_multiple_of(86_400)
+        .then_some(window_seconds / 86_400);
     let mut windows = Vec::new();
     let mut window_start = start;
     let mut day = match from {

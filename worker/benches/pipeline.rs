@@ -271,7 +271,7 @@ async fn raw_lapin(url: &str, prefix: &str, messages: usize) -> anyhow::Result<f
         while let Some(delivery) = consumer.next().await {
             let delivery = delivery?;
             received += 1;
-            if received % 100 == 0 || received == messages {
+            if received.is_multiple_of(100) || received == messages {
                 consumer_channel
                     .basic_ack(delivery.delivery_tag, BasicAckOptions { multiple: true })
                     .await?;

@@ -117,7 +117,7 @@ impl UpdatedRange {
     pub(crate) fn to_millis(self) -> MillisRange {
         fn ceil_millis(at: DateTime<Utc>) -> i64 {
             let floor = at.timestamp_millis();
-            if at.timestamp_subsec_nanos() % 1_000_000 == 0 {
+            if at.timestamp_subsec_nanos().is_multiple_of(1_000_000) {
                 floor
             } else {
                 floor + 1

@@ -168,7 +168,7 @@ impl Catalog {
         let created_at = timestamp(self.created_at(stream, index));
         // Every fifth order is a guest checkout: no customer.
         let customer_index =
-            (self.customers > 0 && hash % 5 != 0).then(|| (hash >> 4) % self.customers);
+            (self.customers > 0 && !hash.is_multiple_of(5)).then(|| (hash >> 4) % self.customers);
         let email = customer_index.and_then(|customer| self.email(customer));
         let mut subtotal_cents = 0;
         let mut edges = Vec::new();
@@ -183,12 +183,12 @@ impl Catalog {
                 "id": format!("gid://shopify/LineItem/{}", 13_000_000_000_000 + index * 10 + line),
                 "title": pick(&PRODUCT_NAMES, product),
                 "quantity": quantity,
-                "sku": if product % 4 == 0 { Value::Null } else { json!(format!("SKU-{product:05}")) },
+                "sku": if product.is_multiple_of(4) { Value::Null } else { json!(format!("SKU-{product:05}")) },
                 "originalUnitPriceSet": { "shopMoney": money(unit_cents, currency) },
             }}));
         }
-        let shipping_cents = if hash % 3 == 0 { 0 } else { 490 };
-        let cancelled = hash % 13 == 0;
+        let shipping_cents = if hash.is_multiple_of(3) { 0 } else { 490 };
+        let cancelled = hash.is_multiple_of(13);
         json!({
             "id": self.gid(stream, index),
             "name": format!("#{}", 1001 + index),
@@ -200,8 +200,8 @@ impl Catalog {
             "currencyCode": currency,
             "displayFinancialStatus": if cancelled { "REFUNDED" } else { pick(&["PAID", "PAID", "PENDING"], hash >> 12) },
             "displayFulfillmentStatus": pick(&["FULFILLED", "UNFULFILLED"], hash >> 16),
-            "tags": if hash % 7 == 0 { json!(["vip", "gift 🎁"]) } else { json!([]) },
-            "note": if hash % 4 == 0 { json!("Bitte nicht klingeln — Paket beim Nachbarn ✓") } else { Value::Null },
+            "tags": if hash.is_multiple_of(7) { json!(["vip", "gift 🎁"]) } else { json!([]) },
+            "note": if hash.is_multiple_of(4) { json!("Bitte nicht klingeln — Paket beim Nachbarn ✓") } else { Value::Null },
             "totalPriceSet": { "shopMoney": money(subtotal_cents + shipping_cents, currency) },
             "subtotalPriceSet": { "shopMoney": money(subtotal_cents, currency) },
             "customer": customer_index.map(|customer| json!({ "id": self.gid(ShopifyStream::Customers, customer) })),
@@ -231,8 +231,8 @@ impl Catalog {
             "handle": format!("product-{index}"),
             "status": pick(&["ACTIVE", "ACTIVE", "DRAFT", "ARCHIVED"], hash),
             "vendor": pick(&["Acme", "Ärzte & Co", "東京 Goods"], hash >> 4),
-            "productType": if hash % 5 == 0 { Value::Null } else { json!("Homeware") },
-            "tags": if hash % 2 == 0 { json!(["new"]) } else { json!([]) },
+            "productType": if hash.is_multiple_of(5) { Value::Null } else { json!("Homeware") },
+            "tags": if hash.is_multiple_of(2) { json!(["new"]) } else { json!([]) },
             "createdAt": timestamp(self.created_at(stream, index)),
             "updatedAt": timestamp(self.updated_at(stream, index)),
             "totalInventory": (hash >> 8) % 500,
@@ -246,9 +246,9 @@ impl Catalog {
         json!({
             "id": self.gid(stream, index),
             "firstName": first_name,
-            "lastName": if hash % 9 == 0 { Value::Null } else { json!(last_name) },
+            "lastName": if hash.is_multiple_of(9) { Value::Null } else { json!(last_name) },
             "email": self.email(index),
-            "phone": if hash % 3 == 0 { json!(format!("+4930{:07}", hash % 10_000_000)) } else { Value::Null },
+            "phone": if hash.is_multiple_of(3) { json!(format!("+4930{:07}", hash % 10_000_000)) } else { Value::Null },
             "state": pick(&["ENABLED", "ENABLED", "DISABLED", "INVITED"], hash >> 4),
             "tags": [],
             "createdAt": timestamp(self.created_at(stream, index)),
