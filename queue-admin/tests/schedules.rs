@@ -1015,4 +1015,26 @@ async fn the_cli_round_trips_through_the_api() {
     let row = audit_row(&admin, "schedule.backfill").await;
     assert_eq!(row.count, Some(4));
     assert!(row.actor.starts_with("token:test-operator-"), "{row:?}");
+
+    // The flags are the scheduler CLI's, defaults included: a reconcile schedule needs no
+    // cadence (daily at 03:00), a pull schedule does.
+    let reconcile = [
+        "create",
+        "--tenant",
+        "acme",
+        "--source",
+        "demo_shop",
+        "--stream",
+        "customers",
+        "--connector",
+        "demo",
+        "--kind",
+        "reconcile",
+    ];
+    let (ok, out, err) = cli(&admin, &operator, &reconcile).await;
+    assert!(ok, "{err}");
+    assert!(out.contains(r#"cron "0 3 * * *" in UTC"#), "{out}");
+    let (ok, _, err) = cli(&admin, &operator, &reconcile[..9]).await;
+    assert!(!ok);
+    assert!(err.contains("400") && err.contains("cron:"), "{err}");
 }

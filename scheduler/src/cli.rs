@@ -83,10 +83,10 @@ pub enum SchedulesCommand {
 pub struct CadenceArgs {
     /// Cron expression, 5 fields or 6 with seconds first (`0 */15 * * * *`), in --timezone.
     #[arg(long)]
-    cron: Option<String>,
+    pub cron: Option<String>,
     /// Interval (`30s`, `15m`, `1h`, `1d`), slots at its multiples since the Unix epoch.
     #[arg(long)]
-    every: Option<String>,
+    pub every: Option<String>,
 }
 
 /// The cadence of a reconcile schedule created without one: daily at 03:00 in the schedule's
@@ -110,38 +110,38 @@ fn create_cadence(kind: &str, cadence_args: CadenceArgs) -> anyhow::Result<Caden
 pub struct CreateArgs {
     /// Tenant to pull for.
     #[arg(long)]
-    tenant: String,
+    pub tenant: String,
     /// Configured source id.
     #[arg(long)]
-    source: String,
+    pub source: String,
     /// Stream to pull.
     #[arg(long)]
-    stream: String,
+    pub stream: String,
     /// Connector kind of the source (its work queue).
     #[arg(long)]
-    connector: String,
+    pub connector: String,
     /// Job kind to enqueue.
     #[arg(long, default_value = "pull")]
-    kind: String,
+    pub kind: String,
     /// When it fires. Required, except for `--kind reconcile` (default: daily, `0 3 * * *` in
     /// --timezone).
     #[command(flatten)]
-    cadence: CadenceArgs,
+    pub cadence: CadenceArgs,
     /// IANA time zone of the cron expression (and of backfill dates).
     #[arg(long, default_value = "UTC")]
-    timezone: String,
+    pub timezone: String,
     /// Fire each slot up to this much later, fixed per slot (spreads many schedules out).
     #[arg(long, default_value = "0")]
-    jitter: String,
+    pub jitter: String,
     /// What a slot does while an earlier run is unfinished.
     #[arg(long, value_enum, default_value = "skip")]
-    overlap: OverlapArg,
+    pub overlap: OverlapArg,
     /// Slots older than this when the scheduler gets to them are missed, not enqueued.
     #[arg(long, default_value = "1h")]
-    catch_up: String,
+    pub catch_up: String,
     /// Create it disabled.
     #[arg(long)]
-    disabled: bool,
+    pub disabled: bool,
 }
 
 /// `schedules edit`: each option given replaces the stored one.
@@ -149,31 +149,42 @@ pub struct CreateArgs {
 pub struct EditArgs {
     /// New cron expression.
     #[arg(long, conflicts_with = "every")]
-    cron: Option<String>,
+    pub cron: Option<String>,
     /// New interval.
     #[arg(long)]
-    every: Option<String>,
+    pub every: Option<String>,
     /// New time zone.
     #[arg(long)]
-    timezone: Option<String>,
+    pub timezone: Option<String>,
     /// New jitter.
     #[arg(long)]
-    jitter: Option<String>,
+    pub jitter: Option<String>,
     /// New overlap policy.
     #[arg(long, value_enum)]
-    overlap: Option<OverlapArg>,
+    pub overlap: Option<OverlapArg>,
     /// New catch-up window.
     #[arg(long)]
-    catch_up: Option<String>,
+    pub catch_up: Option<String>,
     /// New connector kind.
     #[arg(long)]
-    connector: Option<String>,
+    pub connector: Option<String>,
     /// Enable it (it restarts from now).
     #[arg(long, conflicts_with = "disable")]
-    enable: bool,
+    pub enable: bool,
     /// Disable it.
     #[arg(long)]
-    disable: bool,
+    pub disable: bool,
+}
+
+impl EditArgs {
+    /// `--enable` / `--disable` as the change to store: `None` when neither was given.
+    pub fn enabled(&self) -> Option<bool> {
+        match (self.enable, self.disable) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        }
+    }
 }
 
 /// The overlap policy, as typed.
@@ -321,17 +332,14 @@ pub async fn execute(
             writeln!(out, "created {}", summary(&schedule))?;
         }
         SchedulesCommand::Edit { id, changes } => {
+            let enabled = changes.enabled();
             let edit = ScheduleEdit {
                 cadence: cadence(changes.cron, changes.every)?,
                 time_zone: changes.timezone,
                 jitter_seconds: changes.jitter.map(|j| span("jitter", &j)).transpose()?,
                 overlap: changes.overlap.map(Into::into),
                 catch_up_seconds: changes.catch_up.map(|c| span("catch-up", &c)).transpose()?,
-                enabled: match (changes.enable, changes.disable) {
-                    (true, _) => Some(true),
-                    (_, true) => Some(false),
-                    _ => None,
-                },
+                enabled,
                 connector: changes.connector,
             };
             let schedule = store.edit_schedule(id, &edit, &Planner, actor).await?;

@@ -1,7 +1,7 @@
 //! `queue-admin schedules list | show | create | edit | pause | resume | run-now | backfill`:
 //! the schedules API from a terminal, with a token (the same checks, roles and audit rows as the
-//! web UI; the audit actor is the token's). Flags match `tributary-scheduler schedules`, which
-//! works on the database directly instead.
+//! web UI; the audit actor is the token's). The create and edit flags are
+//! `tributary-scheduler schedules`'s own (that CLI works on the database directly instead).
 
 use super::ApiClient;
 use crate::schedules::wire::{
@@ -9,10 +9,11 @@ use crate::schedules::wire::{
     Span,
 };
 use chrono::{DateTime, Utc};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::Subcommand;
 use std::fmt::Write as _;
 use std::process::ExitCode;
-use tributary_scheduler::cli::format_span;
+use tributary_scheduler::cli::{format_span, CreateArgs, EditArgs};
+use tributary_store::OverlapPolicy;
 
 /// The commands.
 #[derive(Debug, Subcommand)]
@@ -68,109 +69,6 @@ pub enum SchedulesCommand {
     },
 }
 
-/// When a schedule fires: exactly one of a cron expression and an interval.
-#[derive(Debug, Args)]
-#[group(required = true, multiple = false)]
-pub struct CadenceArgs {
-    /// Cron expression, 5 fields or 6 with seconds first (`0 */15 * * * *`), in --timezone.
-    #[arg(long)]
-    cron: Option<String>,
-    /// Interval (`30s`, `15m`, `1h`, `1d`), slots at its multiples since the Unix epoch.
-    #[arg(long)]
-    every: Option<String>,
-}
-
-/// `schedules create`.
-#[derive(Debug, Args)]
-pub struct CreateArgs {
-    /// Tenant to pull for.
-    #[arg(long)]
-    tenant: String,
-    /// Configured source id.
-    #[arg(long)]
-    source: String,
-    /// Stream to pull.
-    #[arg(long)]
-    stream: String,
-    /// Connector kind of the source (its work queue).
-    #[arg(long)]
-    connector: String,
-    /// Job kind to enqueue.
-    #[arg(long, default_value = "pull")]
-    kind: String,
-    /// When it fires.
-    #[command(flatten)]
-    cadence: CadenceArgs,
-    /// IANA time zone of the cron expression (and of backfill dates).
-    #[arg(long, default_value = "UTC")]
-    timezone: String,
-    /// Fire each slot up to this much later, fixed per slot.
-    #[arg(long, default_value = "0")]
-    jitter: String,
-    /// What a slot does while an earlier run is unfinished.
-    #[arg(long, value_enum, default_value = "skip")]
-    overlap: OverlapArg,
-    /// Slots older than this when the scheduler gets to them are missed, not enqueued.
-    #[arg(long, default_value = "1h")]
-    catch_up: String,
-    /// Create it disabled.
-    #[arg(long)]
-    disabled: bool,
-}
-
-/// `schedules edit`: each option given replaces the stored one.
-#[derive(Debug, Args)]
-pub struct EditArgs {
-    /// New cron expression.
-    #[arg(long, conflicts_with = "every")]
-    cron: Option<String>,
-    /// New interval.
-    #[arg(long)]
-    every: Option<String>,
-    /// New time zone.
-    #[arg(long)]
-    timezone: Option<String>,
-    /// New jitter.
-    #[arg(long)]
-    jitter: Option<String>,
-    /// New overlap policy.
-    #[arg(long, value_enum)]
-    overlap: Option<OverlapArg>,
-    /// New catch-up window.
-    #[arg(long)]
-    catch_up: Option<String>,
-    /// New connector kind.
-    #[arg(long)]
-    connector: Option<String>,
-    /// Enable it (it restarts from now).
-    #[arg(long, conflicts_with = "disable")]
-    enable: bool,
-    /// Disable it.
-    #[arg(long)]
-    disable: bool,
-}
-
-/// The overlap policy, as typed.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum OverlapArg {
-    /// No new run while one is unfinished.
-    Skip,
-    /// At most one run waiting behind the one in flight.
-    BufferOne,
-    /// Every slot runs (the stream lease still serialises pulls).
-    Allow,
-}
-
-impl OverlapArg {
-    fn as_str(self) -> &'static str {
-        match self {
-            OverlapArg::Skip => "skip",
-            OverlapArg::BufferOne => "buffer_one",
-            OverlapArg::Allow => "allow",
-        }
-    }
-}
-
 fn print_or_json<T: serde::Serialize>(
     client: &ApiClient,
     value: &T,
@@ -207,7 +105,7 @@ pub async fn run(client: &ApiClient, command: SchedulesCommand) -> anyhow::Resul
                 every: args.cadence.every.map(Span::Text),
                 time_zone: Some(args.timezone),
                 jitter: Some(Span::Text(args.jitter)),
-                overlap: Some(args.overlap.as_str().to_owned()),
+                overlap: Some(OverlapPolicy::from(args.overlap).as_str().to_owned()),
                 catch_up: Some(Span::Text(args.catch_up)),
                 enabled: Some(!args.disabled),
             };
@@ -215,19 +113,18 @@ pub async fn run(client: &ApiClient, command: SchedulesCommand) -> anyhow::Resul
             print_or_json(client, &schedule, |s| format!("created {}\n", summary(s)))?;
         }
         SchedulesCommand::Edit { id, changes } => {
+            let enabled = changes.enabled();
             let changes = ScheduleChanges {
                 cron: changes.cron,
                 every: changes.every.map(Span::Text),
                 time_zone: changes.timezone,
                 jitter: changes.jitter.map(Span::Text),
-                overlap: changes.overlap.map(|overlap| overlap.as_str().to_owned()),
+                overlap: changes
+                    .overlap
+                    .map(|overlap| OverlapPolicy::from(overlap).as_str().to_owned()),
                 catch_up: changes.catch_up.map(Span::Text),
                 connector: changes.connector,
-                enabled: match (changes.enable, changes.disable) {
-                    (true, _) => Some(true),
-                    (_, true) => Some(false),
-                    _ => None,
-                },
+                enabled,
             };
             let schedule: ScheduleView = client
                 .post(&format!("/api/v1/schedules/{id}/edit"), &changes)

@@ -20,6 +20,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use tributary_scheduler::cadence::parse_span;
+use tributary_scheduler::cli::DEFAULT_RECONCILE_CRON;
 use tributary_scheduler::planner::{backfill_windows, RangeBound};
 use tributary_scheduler::Planner;
 use tributary_store::{
@@ -278,13 +279,16 @@ pub fn new_spec(new: &NewSchedule) -> Result<ScheduleSpec, Refusal> {
     let stream = name("stream", &new.stream);
     let connector = name("connector", &new.connector);
     let kind = name("kind", new.kind.as_deref().unwrap_or("pull"));
-    let cadence = checks.cadence(new.cron.as_deref(), new.every.as_ref());
+    let mut cadence = checks.cadence(new.cron.as_deref(), new.every.as_ref());
     let cadence_given = cadence.is_some()
         || checks
             .problems
             .iter()
             .any(|p| p.field == "cron" || p.field == "every");
-    if !cadence_given {
+    if !cadence_given && kind == "reconcile" {
+        // As `tributary-scheduler schedules create --kind reconcile`: daily, at a quiet hour.
+        cadence = Some(Cadence::Cron(DEFAULT_RECONCILE_CRON.to_owned()));
+    } else if !cadence_given {
         checks.add("cron", "give a cron expression or an interval (every)");
     }
     let time_zone = checks.bounded(
