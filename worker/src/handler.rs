@@ -150,6 +150,17 @@ struct Failure {
     http_status: Option<u16>,
 }
 
+impl Failure {
+    /// A run paused by a limit or a breaker rather than by the source answering an error.
+    fn paused(class: &'static str, message: String) -> Self {
+        Failure {
+            class,
+            message,
+            http_status: None,
+        }
+    }
+}
+
 impl Handler {
     /// Handles one delivery and records its outcome.
     pub async fn handle(&self, incoming: Incoming<'_>) -> Outcome {
@@ -341,28 +352,14 @@ impl Handler {
                 self.finish_succeeded(job, started_at, progress).await
             }
             reconcile::ReconcileEnd::Superseded => {
-                self.finish(
-                    job,
-                    JobStatus::Superseded,
-                    "superseded",
-                    None,
-                    0,
-                    started_at,
-                    progress,
-                    Outcome::Superseded,
-                )
-                .await
+                self.finish_superseded(job, started_at, progress).await
             }
             reconcile::ReconcileEnd::Paused {
                 retry_after,
                 class,
                 reason,
             } => {
-                let failure = Failure {
-                    class,
-                    message: reason,
-                    http_status: None,
-                };
+                let failure = Failure::paused(class, reason);
                 self.snooze(
                     incoming,
                     job,
@@ -413,6 +410,25 @@ impl Handler {
         .await
     }
 
+    async fn finish_superseded(
+        &self,
+        job: &JobEnvelope,
+        started_at: chrono::DateTime<Utc>,
+        progress: PullProgress,
+    ) -> Outcome {
+        self.finish(
+            job,
+            JobStatus::Superseded,
+            "superseded",
+            None,
+            0,
+            started_at,
+            progress,
+            Outcome::Superseded,
+        )
+        .await
+    }
+
     async fn run_pull(
         &self,
         incoming: Incoming<'_>,
@@ -439,32 +455,8 @@ impl Handler {
             Err(error) => return self.requeue(job.connector.as_str(), error.to_string()),
         };
         match end {
-            PullEnd::Completed => {
-                self.finish(
-                    job,
-                    JobStatus::Succeeded,
-                    "succeeded",
-                    None,
-                    0,
-                    started_at,
-                    progress,
-                    Outcome::Succeeded,
-                )
-                .await
-            }
-            PullEnd::Superseded => {
-                self.finish(
-                    job,
-                    JobStatus::Superseded,
-                    "superseded",
-                    None,
-                    0,
-                    started_at,
-                    progress,
-                    Outcome::Superseded,
-                )
-                .await
-            }
+            PullEnd::Completed => self.finish_succeeded(job, started_at, progress).await,
+            PullEnd::Superseded => self.finish_superseded(job, started_at, progress).await,
             PullEnd::BudgetExhausted => {
                 let candidate = JobId::new();
                 let assigned = match self
@@ -483,11 +475,7 @@ impl Handler {
                 class,
                 reason,
             } => {
-                let failure = Failure {
-                    class,
-                    message: reason,
-                    http_status: None,
-                };
+                let failure = Failure::paused(class, reason);
                 self.snooze(
                     incoming,
                     job,
