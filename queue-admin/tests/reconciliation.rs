@@ -212,6 +212,34 @@ async fn reports_are_listed_filtered_paged_and_shown_with_their_findings_by_kind
 }
 
 #[tokio::test]
+async fn a_large_report_shows_its_first_findings_of_each_kind_and_every_total() {
+    let admin = TestAdmin::start().await;
+    let viewer = admin.token(Role::Viewer).await;
+    let shown = tributary_queue_admin::reconciliation::MAX_FINDINGS_SHOWN;
+    let findings: Vec<Finding> = (0..shown + 5)
+        .map(|i| finding(FindingKind::Missing, &format!("m-{i:05}")))
+        .chain((0..2).map(|i| finding(FindingKind::Stale, &format!("s-{i}"))))
+        .collect();
+    let id = report(&admin, "acme", "orders", ReportStatus::Drift, &findings).await;
+
+    let (status, detail) = admin
+        .api_get(&viewer, &format!("/api/v1/reconciliation/reports/{id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    let missing = &detail["findings"]["missing"];
+    assert_eq!(missing["total"], shown + 5);
+    let listed = ids(missing);
+    assert_eq!(listed.len(), shown);
+    assert_eq!(
+        (listed[0], listed[shown - 1]),
+        ("m-00000", &*format!("m-{:05}", shown - 1))
+    );
+    assert_eq!(detail["findings"]["extra"]["total"], 0);
+    assert_eq!(detail["findings"]["stale"]["total"], 2);
+    assert_eq!(ids(&detail["findings"]["stale"]), ["s-0", "s-1"]);
+}
+
+#[tokio::test]
 async fn the_pages_show_reports_and_findings_escaped() {
     let admin = TestAdmin::start().await;
     let hostile = "<img src=x onerror=alert(1)>";

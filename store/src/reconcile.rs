@@ -203,7 +203,8 @@ impl ReportSummary {
     }
 }
 
-/// A report with its findings, ordered by kind then id.
+/// A report with (the first of) its findings, ordered by kind then id; the report's counts are
+/// the totals.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportDetail {
     /// The report.
@@ -531,9 +532,14 @@ impl Store {
         })
     }
 
-    /// One report with its findings (ordered by kind, then id), or `None` when there is no
-    /// report with that id.
-    pub async fn reconcile_report(&self, id: i64) -> Result<Option<ReportDetail>, StoreError> {
+    /// One report with the first `per_kind` findings of each kind (ordered by kind, then id),
+    /// or `None` when there is no report with that id. The report's counts give the totals: a
+    /// run that found a whole stream drifted must not load every finding to show a page.
+    pub async fn reconcile_report(
+        &self,
+        id: i64,
+        per_kind: i64,
+    ) -> Result<Option<ReportDetail>, StoreError> {
         let client = self.client().await?;
         let Some(row) = client
             .query_opt(
@@ -547,10 +553,15 @@ impl Store {
         };
         let rows = client
             .query(
-                "SELECT kind, external_id, source_updated_at, store_updated_at
-                 FROM reconcile_findings WHERE report_id = $1
-                 ORDER BY array_position(ARRAY['missing', 'extra', 'stale'], kind), external_id",
-                &[&id],
+                "SELECT f.kind, f.external_id, f.source_updated_at, f.store_updated_at
+                 FROM unnest(ARRAY['missing', 'extra', 'stale']) WITH ORDINALITY AS k (kind, n)
+                 CROSS JOIN LATERAL (
+                     SELECT * FROM reconcile_findings
+                     WHERE report_id = $1 AND kind = k.kind
+                     ORDER BY external_id LIMIT $2
+                 ) f
+                 ORDER BY k.n, f.external_id",
+                &[&id, &per_kind.max(0)],
             )
             .await
             .map_err(StoreError::db("reading reconcile findings"))?;

@@ -155,6 +155,9 @@ enum ReconcileCommand {
     Report {
         /// The report's id, as `reconcile reports` lists it.
         id: i64,
+        /// Findings listed of each kind, by id (the counts are always whole).
+        #[arg(long, default_value_t = 1_000)]
+        findings: i64,
     },
 }
 
@@ -391,10 +394,10 @@ async fn reconcile(command: ReconcileCommand, settings: &Settings) -> anyhow::Re
             print!("{}", tributary_worker::reconcile::print::reports(&page));
             Ok(ExitCode::SUCCESS)
         }
-        ReconcileCommand::Report { id } => {
+        ReconcileCommand::Report { id, findings } => {
             let store = settings.database.store(1)?;
             match store
-                .reconcile_report(id)
+                .reconcile_report(id, findings)
                 .await
                 .context("cannot read the reconcile report")?
             {

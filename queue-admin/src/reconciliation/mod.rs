@@ -106,11 +106,15 @@ pub async fn list(state: &AppState, query: &ReportQuery) -> Result<ReportList, A
 
 /// One report with its findings by kind.
 pub async fn detail(state: &AppState, id: i64) -> Result<ReportDetailView, AdminError> {
-    let detail = state.store().reconcile_report(id).await?.ok_or_else(|| {
-        AdminError::NotFound(format!("reconciliation report {id} does not exist"))
-    })?;
+    let detail = state
+        .store()
+        .reconcile_report(id, MAX_FINDINGS_SHOWN as i64)
+        .await?
+        .ok_or_else(|| {
+            AdminError::NotFound(format!("reconciliation report {id} does not exist"))
+        })?;
     Ok(ReportDetailView {
-        findings: Findings::grouped(&detail.findings, MAX_FINDINGS_SHOWN),
+        findings: Findings::grouped(&detail),
         report: detail.report.into(),
     })
 }
@@ -118,7 +122,6 @@ pub async fn detail(state: &AppState, id: i64) -> Result<ReportDetailView, Admin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tributary_store::reconcile::{Finding, FindingKind};
 
     #[test]
     fn bad_parameters_are_named() {
@@ -144,25 +147,5 @@ mod tests {
             ..ReportQuery::default()
         };
         assert_eq!(empty.filter().unwrap(), ReportFilter::default());
-    }
-
-    #[test]
-    fn findings_are_grouped_and_capped_per_kind() {
-        let finding = |kind, id: usize| Finding {
-            kind,
-            external_id: id.to_string(),
-            source_updated_at: None,
-            store_updated_at: None,
-        };
-        let findings: Vec<Finding> = (0..5)
-            .map(|i| finding(FindingKind::Missing, i))
-            .chain((0..2).map(|i| finding(FindingKind::Stale, i)))
-            .collect();
-        let grouped = Findings::grouped(&findings, 3);
-        assert_eq!(grouped.missing.total, 5);
-        assert_eq!(grouped.missing.items.len(), 3);
-        assert_eq!(grouped.extra.total, 0);
-        assert_eq!(grouped.stale.total, 2);
-        assert_eq!(grouped.stale.items.len(), 2);
     }
 }

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tributary_store::reconcile::{Finding, FindingKind, ReportSummary};
+use tributary_store::reconcile::{Finding, FindingKind, ReportDetail, ReportSummary};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -130,6 +130,15 @@ pub struct FindingsOfKind {
     pub items: Vec<FindingView>,
 }
 
+impl FindingsOfKind {
+    fn of_total(total: usize) -> Self {
+        Self {
+            total,
+            items: Vec::new(),
+        }
+    }
+}
+
 /// The findings by kind.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct Findings {
@@ -142,15 +151,18 @@ pub struct Findings {
 }
 
 impl Findings {
-    /// Groups `findings` by kind, keeping at most `shown` of each.
-    pub fn grouped(findings: &[Finding], shown: usize) -> Self {
-        let mut grouped = Findings::default();
-        for finding in findings {
-            let of_kind = grouped.of_kind_mut(finding.kind);
-            of_kind.total += 1;
-            if of_kind.items.len() < shown {
-                of_kind.items.push(finding.into());
-            }
+    /// Groups a report's findings by kind; the totals are the report's counts (the store reads
+    /// only the first findings of each kind).
+    pub fn grouped(detail: &ReportDetail) -> Self {
+        let report = &detail.report;
+        let total = |count: i32| usize::try_from(count).unwrap_or(0);
+        let mut grouped = Findings {
+            missing: FindingsOfKind::of_total(total(report.missing)),
+            extra: FindingsOfKind::of_total(total(report.extra)),
+            stale: FindingsOfKind::of_total(total(report.stale)),
+        };
+        for finding in &detail.findings {
+            grouped.of_kind_mut(finding.kind).items.push(finding.into());
         }
         grouped
     }

@@ -105,7 +105,13 @@ pub fn report(detail: &ReportDetail) -> String {
         if findings.is_empty() {
             continue;
         }
-        let _ = writeln!(out, "{kind} ({}):", findings.len());
+        let total = match kind {
+            FindingKind::Missing => report.missing,
+            FindingKind::Extra => report.extra,
+            FindingKind::Stale => report.stale,
+        };
+        let shown = findings.len();
+        let _ = writeln!(out, "{kind} ({total}):");
         for finding in findings {
             let time = |at: Option<chrono::DateTime<chrono::Utc>>| {
                 at.map_or("-".to_owned(), |at| at.format(TIME).to_string())
@@ -117,6 +123,10 @@ pub fn report(detail: &ReportDetail) -> String {
                 time(finding.source_updated_at),
                 time(finding.store_updated_at)
             );
+        }
+        let more = usize::try_from(total).unwrap_or(0).saturating_sub(shown);
+        if more > 0 {
+            let _ = writeln!(out, "  ... and {more} more (--findings N lists more)");
         }
     }
     out
@@ -182,6 +192,26 @@ mod tests {
         let stale = text.find("stale (1):\n  ord_2").expect(&text);
         assert!(missing < stale);
         assert!(!text.contains("extra ("), "{text}");
+        assert!(!text.contains("more"), "{text}");
+    }
+
+    #[test]
+    fn a_capped_report_says_how_many_findings_it_left_out() {
+        let mut capped = summary();
+        capped.missing = 1_250;
+        let text = report(&ReportDetail {
+            report: capped,
+            findings: vec![Finding {
+                kind: FindingKind::Missing,
+                external_id: "ord_1".into(),
+                source_updated_at: None,
+                store_updated_at: None,
+            }],
+        });
+        assert!(
+            text.contains("missing (1250):\n  ord_1 ") && text.contains("... and 1249 more"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -48,7 +48,7 @@ async fn reconcile_orders(app: &TestApp) -> ReportDetail {
         .unwrap()
         .expect("the reconcile job wrote a report");
     app.store
-        .reconcile_report(report.id)
+        .reconcile_report(report.id, i64::MAX)
         .await
         .unwrap()
         .expect("the report can be read back")
