@@ -10,11 +10,11 @@ mod properties;
 mod publisher;
 mod topology;
 
-pub use connection::{connect, ConnectError};
+pub use connection::{connect, connect_within, ConnectCause, ConnectError, HANDSHAKE_TIMEOUT};
 pub use envelope::{EnvelopeError, JobEnvelope, JobKind, Lineage, ENVELOPE_VERSION};
 pub use lapin;
 pub use properties::{header_str, properties_json};
-pub use publisher::{job_properties, PublishError, Publisher, Received};
+pub use publisher::{job_properties, PublishError, Publisher, Received, DEFAULT_CONFIRM_TIMEOUT};
 pub use topology::{RetryTier, Topology, TopologyError};
 
 /// Header carrying the retry tier a message is routed to (matched by the retry headers exchange).

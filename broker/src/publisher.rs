@@ -8,6 +8,7 @@ use crate::{JobEnvelope, RetryTier, Topology, HEADER_ATTEMPT, HEADER_REASON, HEA
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Connection, PublisherConfirm};
+use std::time::Duration;
 use tokio::sync::Mutex;
 
 /// Why a publish did not end in a broker confirm.
@@ -33,7 +34,18 @@ pub enum PublishError {
     /// The broker could not be reached.
     #[error(transparent)]
     Connect(#[from] crate::ConnectError),
+    /// No confirm came within the publisher's deadline: the broker is blocking publishers (a
+    /// memory or disk alarm) or the link is dead. The message may or may not have been taken;
+    /// every consumer of it is idempotent, so the caller retries.
+    #[error("the broker did not confirm within {0:?} (blocked by an alarm, or unreachable)")]
+    TimedOut(Duration),
 }
+
+/// How long a publish waits for its confirms by default.
+pub const DEFAULT_CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long closing a connection may take: a dead broker never answers `close`.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One message to publish.
 #[derive(Debug, Clone)]
@@ -60,6 +72,7 @@ pub struct Received<'a> {
 pub struct Publisher {
     url: String,
     name: String,
+    confirm_timeout: Duration,
     state: Mutex<Option<(Connection, Channel)>>,
 }
 
@@ -69,8 +82,16 @@ impl Publisher {
         Self {
             url: url.into(),
             name: name.into(),
+            confirm_timeout: DEFAULT_CONFIRM_TIMEOUT,
             state: Mutex::new(None),
         }
+    }
+
+    /// The same publisher, waiting at most `timeout` for a batch's confirms (connecting
+    /// included) before it gives up with [`PublishError::TimedOut`] and drops its connection.
+    pub fn with_confirm_timeout(mut self, timeout: Duration) -> Self {
+        self.confirm_timeout = timeout;
+        self
     }
 
     /// Connects now (to fail fast at start-up).
@@ -96,7 +117,7 @@ impl Publisher {
             }
         }
         if let Some((connection, _)) = state.take() {
-            let _ = connection.close(200, "reconnecting".into()).await;
+            close_within(&connection, "reconnecting").await;
         }
         let connection = crate::connect(&self.url, &self.name).await?;
         let channel = connection.create_channel().await?;
@@ -109,7 +130,7 @@ impl Publisher {
 
     async fn forget_connection(&self) {
         if let Some((connection, _)) = self.state.lock().await.take() {
-            let _ = connection.close(200, "publish failed".into()).await;
+            close_within(&connection, "publish failed").await;
         }
     }
 
@@ -199,10 +220,16 @@ impl Publisher {
     }
 
     async fn publish_batch(&self, messages: Vec<Outgoing<'_>>) -> Result<(), PublishError> {
-        let result = self.try_publish_batch(&messages).await;
+        let result =
+            match tokio::time::timeout(self.confirm_timeout, self.try_publish_batch(&messages))
+                .await
+            {
+                Ok(result) => result,
+                Err(_) => Err(PublishError::TimedOut(self.confirm_timeout)),
+            };
         if matches!(
             result,
-            Err(PublishError::Broker(_) | PublishError::Connect(_))
+            Err(PublishError::Broker(_) | PublishError::Connect(_) | PublishError::TimedOut(_))
         ) {
             self.forget_connection().await;
         }
@@ -253,10 +280,15 @@ impl Publisher {
     /// Closes the connection, letting outstanding confirms settle first.
     pub async fn close(&self) {
         if let Some((connection, channel)) = self.state.lock().await.take() {
-            let _ = channel.wait_for_confirms().await;
-            let _ = connection.close(200, "shutting down".into()).await;
+            let _ = tokio::time::timeout(self.confirm_timeout, channel.wait_for_confirms()).await;
+            close_within(&connection, "shutting down").await;
         }
     }
+}
+
+/// Closes `connection`, giving up after [`CLOSE_TIMEOUT`] (the broker may be gone).
+async fn close_within(connection: &Connection, reason: &str) {
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, connection.close(200, reason.into())).await;
 }
 
 fn job_message<'a>(topology: &Topology, job: &JobEnvelope, body: &'a [u8]) -> Outgoing<'a> {

@@ -23,6 +23,9 @@ use tributary_store::{NewDeadLetter, Store};
 /// Letters taken from the dead queue at once.
 const PREFETCH: u16 = 64;
 
+/// The most setting up a session (declare, channel, consumer) or closing it may take.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// After a letter could not be stored, wait this long before handing it back to the broker.
 const STORE_FAILURE_PAUSE: Duration = Duration::from_secs(1);
 
@@ -60,34 +63,44 @@ async fn archive(
     stop: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let connection = tributary_broker::connect(amqp_url, &format!("{name} archiver")).await?;
-    // Declared on every session, not only at start-up: an operator who deletes the dead queue
-    // cancels this consumer, and the queue must come back before the broker's at-least-once
-    // dead-lettering (which holds letters while there is no route) can deliver again.
-    topology
-        .declare(&connection)
-        .await
-        .context("cannot declare the topology for the dead queue")?;
-    let channel = connection.create_channel().await?;
-    channel
-        .basic_qos(PREFETCH, BasicQosOptions { global: false })
-        .await?;
     let queue = topology.dead_queue();
-    let mut letters = channel
-        .basic_consume(
-            queue.clone().into(),
-            format!("{name} archiver").into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
+    // Bounded: a broker still recovering from a crash may accept the connection and then never
+    // answer; the session then fails and `run` tries again.
+    let setup = async {
+        // Declared on every session, not only at start-up: an operator who deletes the dead
+        // queue cancels this consumer, and the queue must come back before the broker's
+        // at-least-once dead-lettering (which holds letters while there is no route) can
+        // deliver again.
+        topology
+            .declare(&connection)
+            .await
+            .context("cannot declare the topology for the dead queue")?;
+        let channel = connection.create_channel().await?;
+        channel
+            .basic_qos(PREFETCH, BasicQosOptions { global: false })
+            .await?;
+        let letters = channel
+            .basic_consume(
+                queue.clone().into(),
+                format!("{name} archiver").into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .context("cannot consume the dead queue")?;
+        anyhow::Ok((channel, letters))
+    };
+    let (channel, mut letters) = tokio::time::timeout(SETUP_TIMEOUT, setup)
         .await
-        .context("cannot consume the dead queue")?;
+        .map_err(|_| anyhow::anyhow!("the broker did not answer within {SETUP_TIMEOUT:?}"))??;
     loop {
         let next = tokio::select! {
             _ = stop.wait_for(|stopped| *stopped) => None,
             next = letters.next() => Some(next),
         };
         let Some(next) = next else {
-            let _ = connection.close(200, "stopping".into()).await;
+            let _ =
+                tokio::time::timeout(SETUP_TIMEOUT, connection.close(200, "stopping".into())).await;
             return Ok(());
         };
         let delivery = match next {

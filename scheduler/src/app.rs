@@ -95,7 +95,10 @@ impl Scheduler {
                 tracing::warn!(%error, "the broker is unreachable; slots are claimed into the outbox and published once it is back");
             }
         }
-        let publisher = Publisher::new(settings.amqp.url.expose(), format!("{name} publish"));
+        let publisher = Publisher::new(settings.amqp.url.expose(), format!("{name} publish"))
+            .with_confirm_timeout(Duration::from_secs(
+                settings.scheduler.publish_timeout_seconds,
+            ));
         let listener = tokio::net::TcpListener::bind(settings.scheduler.ops_listen)
             .await
             .with_context(|| {
@@ -215,7 +218,6 @@ impl Shared {
         let scheduler = &self.settings.scheduler;
         RelayPolicy {
             batch: i64::from(scheduler.relay_batch),
-            publish_timeout: Duration::from_secs(scheduler.publish_timeout_seconds),
             max_retry_delay: Duration::from_secs(scheduler.relay_retry_max_seconds),
         }
     }

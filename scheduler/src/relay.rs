@@ -42,8 +42,6 @@ pub enum RelayError {
 pub struct RelayPolicy {
     /// Rows per round.
     pub batch: i64,
-    /// A publish not confirmed within this counts as failed.
-    pub publish_timeout: Duration,
     /// Longest delay before a refused row is tried again.
     pub max_retry_delay: Duration,
 }
@@ -85,14 +83,10 @@ pub async fn relay_once(
         }
         let envelopes: Vec<JobEnvelope> =
             group.iter().map(|(_, envelope)| envelope.clone()).collect();
-        let outcome = tokio::time::timeout(
-            policy.publish_timeout,
-            publisher.publish_jobs(topology, &envelopes),
-        )
-        .await;
-        match outcome {
-            Ok(Ok(())) => published.extend(group.iter().map(|(row, _)| row.id)),
-            Ok(Err(error @ (PublishError::Unroutable { .. } | PublishError::Nacked { .. }))) => {
+        // The publisher gives up after its confirm timeout (`scheduler.publish_timeout_seconds`).
+        match publisher.publish_jobs(topology, &envelopes).await {
+            Ok(()) => published.extend(group.iter().map(|(row, _)| row.id)),
+            Err(error @ (PublishError::Unroutable { .. } | PublishError::Nacked { .. })) => {
                 let reason = match error {
                     PublishError::Unroutable { .. } => "unroutable",
                     _ => "nacked",
@@ -102,17 +96,13 @@ pub async fn relay_once(
                     failed.push(failure(row, error.to_string(), policy));
                 }
             }
-            Ok(Err(error)) => {
-                crate::telemetry::publish_failed("broker", group.len(), &error.to_string());
+            Err(error) => {
+                let reason = match error {
+                    PublishError::TimedOut(_) => "timeout",
+                    _ => "broker",
+                };
+                crate::telemetry::publish_failed(reason, group.len(), &error.to_string());
                 broker_error = Some(error.to_string());
-            }
-            Err(_) => {
-                let error = format!(
-                    "no confirm within {} s",
-                    policy.publish_timeout.as_secs_f64()
-                );
-                crate::telemetry::publish_failed("timeout", group.len(), &error);
-                broker_error = Some(error);
             }
         }
     }

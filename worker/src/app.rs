@@ -37,6 +37,12 @@ pub struct Worker {
 /// messages (DESIGN.md). Idempotency absorbs what still slips through.
 const ACK_SETTLE_PAUSE: Duration = Duration::from_millis(300);
 
+/// The most one broker round trip of setting up or tearing down a consuming session may take.
+/// A broker that was killed, is still recovering, or sits behind a black-holed link may never
+/// answer; the session then counts as lost and the reconnect loop tries again.
+const SESSION_STEP_TIMEOUT: Duration = Duration::from_secs(20);
+const TEARDOWN_TIMEOUT: Duration = SESSION_STEP_TIMEOUT;
+
 /// After an outcome could not be recorded, wait this long before handing the delivery back, so
 /// a database outage does not turn into a hot redelivery loop.
 const REQUEUE_PAUSE: Duration = Duration::from_secs(1);
@@ -103,12 +109,16 @@ impl Worker {
         )
         .await?;
         declare(&topology, &connection).await?;
-        let _ = connection.close(200, "topology declared".into()).await;
+        let _ = tokio::time::timeout(
+            TEARDOWN_TIMEOUT,
+            connection.close(200, "topology declared".into()),
+        )
+        .await;
 
-        let publisher = Arc::new(Publisher::new(
-            settings.amqp.url.expose(),
-            format!("{worker_name} publish"),
-        ));
+        let publisher = Arc::new(
+            Publisher::new(settings.amqp.url.expose(), format!("{worker_name} publish"))
+                .with_confirm_timeout(Duration::from_secs(settings.worker.publish_timeout_seconds)),
+        );
         publisher
             .connect()
             .await
@@ -269,6 +279,23 @@ async fn declare(
         })
 }
 
+/// One broker round trip of session set-up, within [`SESSION_STEP_TIMEOUT`].
+async fn bounded<T>(
+    what: &str,
+    step: impl Future<Output = Result<T, tributary_broker::lapin::Error>>,
+) -> Result<T, SessionError> {
+    match tokio::time::timeout(SESSION_STEP_TIMEOUT, step).await {
+        Ok(result) => result.map_err(|error| SessionError::Lost(error.into())),
+        Err(_) => Err(step_timed_out(what)),
+    }
+}
+
+fn step_timed_out(what: &str) -> SessionError {
+    SessionError::Lost(anyhow::anyhow!(
+        "the broker did not answer within {SESSION_STEP_TIMEOUT:?} while {what}"
+    ))
+}
+
 /// One consuming session on one connection. Returns `Ok` after a graceful drain.
 async fn consume(
     settings: &Settings,
@@ -283,34 +310,35 @@ async fn consume(
     )
     .await
     .map_err(|e| lost(e.into()))?;
-    if let Err(error) = handler.topology.declare(&connection).await {
-        return Err(match error {
-            TopologyError::Conflict { .. } => SessionError::Fatal(error.into()),
-            other => lost(other.into()),
-        });
+    match tokio::time::timeout(SESSION_STEP_TIMEOUT, handler.topology.declare(&connection)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error @ TopologyError::Conflict { .. })) => {
+            return Err(SessionError::Fatal(error.into()))
+        }
+        Ok(Err(other)) => return Err(lost(other.into())),
+        Err(_) => return Err(step_timed_out("declaring the topology")),
     }
-    let channel = connection
-        .create_channel()
-        .await
-        .map_err(|e| lost(e.into()))?;
-    channel
-        .basic_qos(settings.worker.prefetch, BasicQosOptions { global: false })
-        .await
-        .map_err(|e| lost(e.into()))?;
+    let channel = bounded("opening a channel", connection.create_channel()).await?;
+    bounded(
+        "setting the prefetch",
+        channel.basic_qos(settings.worker.prefetch, BasicQosOptions { global: false }),
+    )
+    .await?;
     let mut streams = Vec::new();
     let mut consumer_tags = Vec::new();
     for connector in handler.topology.connectors() {
         let queue = handler.topology.work_queue(connector);
         let tag = format!("{} {}", handler.worker_name, connector);
-        let consumer = channel
-            .basic_consume(
+        let consumer = bounded(
+            "starting a consumer",
+            channel.basic_consume(
                 queue.clone().into(),
                 tag.clone().into(),
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
-            )
-            .await
-            .map_err(|e| lost(e.into()))?;
+            ),
+        )
+        .await?;
         consumer_tags.push(tag);
         let queue: Arc<str> = queue.into();
         streams.push(
@@ -372,11 +400,15 @@ async fn consume(
         });
     };
 
-    // Stop new deliveries, then let in-flight jobs finish within the grace period.
+    // Stop new deliveries, then let in-flight jobs finish within the grace period. Every wait
+    // on the broker from here on is bounded: after a lost connection (a killed broker, a
+    // black-holed link) lapin may never answer, and this session must end for the next to start.
     for tag in &consumer_tags {
-        let _ = channel
-            .basic_cancel(tag.clone().into(), BasicCancelOptions::default())
-            .await;
+        let _ = tokio::time::timeout(
+            TEARDOWN_TIMEOUT,
+            channel.basic_cancel(tag.clone().into(), BasicCancelOptions::default()),
+        )
+        .await;
     }
     // After a lost connection nothing can be acknowledged any more: stop at once (page
     // commits are transactions; an aborted one rolls back) and let the broker redeliver.
@@ -404,14 +436,27 @@ async fn consume(
         while jobs.join_next().await.is_some() {}
     }
     drop(settle_sender);
-    let _ = acker.await;
+    let mut acker = acker;
+    if tokio::time::timeout(TEARDOWN_TIMEOUT, &mut acker)
+        .await
+        .is_err()
+    {
+        acker.abort();
+    }
     // A synchronous round trip after the last ack, then a pause: see ACK_SETTLE_PAUSE.
-    let _ = channel
-        .basic_qos(settings.worker.prefetch, BasicQosOptions { global: false })
-        .await;
-    tokio::time::sleep(ACK_SETTLE_PAUSE).await;
-    let _ = channel.close(200, "worker stopping".into()).await;
-    let _ = connection.close(200, "worker stopping".into()).await;
+    let _ = tokio::time::timeout(
+        TEARDOWN_TIMEOUT,
+        channel.basic_qos(settings.worker.prefetch, BasicQosOptions { global: false }),
+    )
+    .await;
+    if session_end.is_ok() {
+        tokio::time::sleep(ACK_SETTLE_PAUSE).await;
+    }
+    let _ = tokio::time::timeout(TEARDOWN_TIMEOUT, async {
+        let _ = channel.close(200, "worker stopping".into()).await;
+        let _ = connection.close(200, "worker stopping".into()).await;
+    })
+    .await;
     health.set_broker_ready(false);
     telemetry::in_flight(0);
     session_end

@@ -56,6 +56,10 @@ pub struct WorkerSettings {
     pub page_timeout_seconds: u64,
     /// On SIGTERM: seconds to let in-flight jobs finish before handing them back to the broker.
     pub shutdown_grace_seconds: u64,
+    /// Seconds a publish (continuation, retry, dead letter's hand-off) waits for the broker's
+    /// confirm. A broker alarm blocks publishers; past this the job is handed back to the
+    /// broker and tried again, instead of holding its slot until the alarm clears.
+    pub publish_timeout_seconds: u64,
     /// Consecutive failed jobs (transient errors or 429s) of one (tenant, source) that open its
     /// circuit breaker: its jobs are then snoozed, spending no attempts.
     pub breaker_failure_threshold: u32,
@@ -90,6 +94,7 @@ impl Default for WorkerSettings {
             job_max_seconds: 60,
             page_timeout_seconds: 30,
             shutdown_grace_seconds: 25,
+            publish_timeout_seconds: 30,
             breaker_failure_threshold: 5,
             breaker_cooldown_seconds: 30,
             breaker_max_cooldown_seconds: 600,
@@ -193,6 +198,9 @@ impl Settings {
         if self.worker.paused_recheck_seconds == 0 {
             problems.push("worker.paused_recheck_seconds: must be at least 1".to_owned());
         }
+        if self.worker.publish_timeout_seconds == 0 {
+            problems.push("worker.publish_timeout_seconds: must be at least 1".to_owned());
+        }
         problems.extend(self.amqp.problems());
         problems.extend(self.database.problems());
         problems
@@ -218,6 +226,7 @@ mod tests {
         settings.worker.concurrency = 100;
         settings.worker.prefetch = 10;
         settings.worker.paused_recheck_seconds = 0;
+        settings.worker.publish_timeout_seconds = 0;
         settings.amqp.retry_tiers = vec!["5s".into(), "soon".into()];
         settings.amqp.url = Secret::new("http://x");
         settings.database.max_connections = 0;
@@ -225,6 +234,10 @@ mod tests {
         assert!(problems.contains("worker.prefetch"), "{problems}");
         assert!(
             problems.contains("worker.paused_recheck_seconds"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("worker.publish_timeout_seconds: must be at least 1"),
             "{problems}"
         );
         assert!(problems.contains("amqp.retry_tiers[1]"), "{problems}");

@@ -492,6 +492,20 @@ async fn broker_restarted_gracefully_under_load() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_killed_under_load() {
+    let mut broker = OwnBroker::start(BrokerConfig::default()).await;
+    let mut app = app_on_own_broker(&broker).await;
+    app.start_worker().await;
+    let history = start_load(&app).await;
+    wait_for_pages(&app, 8).await;
+    broker.kill().await;
+    assert_in_flight(&app, "broker_kill").await;
+    broker.launch().await;
+    settle_and_check(&app, &history, RECOVERY, "broker_kill").await;
+    app.stop_workers().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restarted_under_load() {
     let postgres = OwnPostgres::start().await;
     let mut app = app_on_own_postgres(&postgres).await;
@@ -569,9 +583,38 @@ async fn a_job_outliving_the_consumer_timeout_is_redelivered_and_lands_once() {
 async fn a_memory_alarm_blocks_publishers_but_not_consumers() {
     let broker = OwnBroker::start(BrokerConfig::default()).await;
     let mut app = app_on_own_broker(&broker).await;
+    // Blocked continuation publishes give up after 2 s and hand their job back (it runs again
+    // from its checkpoint), instead of holding a slot until the alarm clears.
+    app.settings.worker.publish_timeout_seconds = 2;
     app.start_worker().await;
     let history = start_load(&app).await;
     broker.ctl(&["set_vm_memory_high_watermark", "0.0000001"]);
+    // A publisher under the alarm gets no confirm: it fails within its timeout, it does not hang.
+    let blocked = tributary_broker::Publisher::new(broker.url(), "blocked probe")
+        .with_confirm_timeout(Duration::from_secs(2));
+    let started = Instant::now();
+    let error = tokio::time::timeout(
+        Duration::from_secs(30),
+        blocked.publish_raw(
+            &app.topology.retry_exchange(),
+            "nowhere",
+            b"{}",
+            Default::default(),
+        ),
+    )
+    .await
+    .expect("the publisher's own timeout ends the publish")
+    .expect_err("no confirm under a memory alarm");
+    assert!(
+        matches!(error, tributary_broker::PublishError::TimedOut(_)),
+        "{error}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+
     // Publishers are blocked: orders runs (10 pages) cannot hand over to a continuation. But
     // acks, ledger writes and page commits do not publish: the customers (5 pages) and products
     // (3 pages) runs finish within one job each and settle during the alarm.
@@ -581,9 +624,13 @@ async fn a_memory_alarm_blocks_publishers_but_not_consumers() {
     let orders = load_jobs_roots(&history, &["orders"]);
     let counts = app.store.job_status_counts(Some(&orders)).await.unwrap();
     println!("memory alarm: short runs settled; orders runs: {counts:?}");
+    // Each orders run is stuck behind its continuation publish: it times out, the job goes
+    // back to the broker and comes round again, but none can finish until the alarm clears.
     assert!(
-        counts.iter().any(|c| c.status == "running"),
-        "orders runs wait on their blocked continuation publish: {counts:?}"
+        counts
+            .iter()
+            .any(|c| !matches!(c.status.as_str(), "succeeded" | "superseded" | "dead")),
+        "orders runs cannot finish while their continuation publish is blocked: {counts:?}"
     );
     broker.ctl(&["set_vm_memory_high_watermark", "0.4"]);
     settle_and_check(&app, &history, RECOVERY, "memory_alarm").await;

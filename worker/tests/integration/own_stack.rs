@@ -210,8 +210,6 @@ impl OwnBroker {
     }
 
     /// SIGKILL of the node's Erlang VM.
-    // Used by the broker-SIGKILL fault test, withdrawn until the hang it found is fixed.
-    #[allow(dead_code)]
     pub async fn kill(&mut self) {
         let pid = self.beam_pid();
         if let Some(pid) = pid {
