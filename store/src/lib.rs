@@ -38,10 +38,11 @@ pub use schedules::{
 };
 pub use stats::{DeadLetterRow, JobStatusCount, RecordCount};
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 mod embedded {
     refinery::embed_migrations!("../migrations");
@@ -59,6 +60,39 @@ impl std::fmt::Debug for Store {
         f.debug_struct("Store")
             .field("pool_size", &self.pool.status().max_size)
             .finish()
+    }
+}
+
+/// Opening a connection (TCP, TLS, startup) gives up after this, unless the URL says otherwise
+/// (`connect_timeout`).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sent data unacknowledged this long closes the connection (Linux `TCP_USER_TIMEOUT`), unless
+/// the URL says otherwise (`tcp_user_timeout`): a query to a server that vanished, or across a
+/// link that drops everything, fails instead of waiting for the kernel's ~15 minutes.
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Keepalive probes on an idle-looking connection (waiting for a query's answer) start after
+/// this, unless the URL says otherwise (`keepalives_idle`); with `TCP_USER_TIMEOUT`, unanswered
+/// probes end a connection whose server died after taking the query.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(15);
+
+/// Waiting for a free pooled connection gives up after this (every connection stuck, or the
+/// database unreachable): the caller fails with a clear error instead of hanging.
+const POOL_WAIT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The client-side deadlines the URL did not set itself: the server's `statement_timeout`
+/// cannot help when the server, or the path to it, is gone.
+fn with_network_deadlines(config: &mut tokio_postgres::Config) {
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(TCP_USER_TIMEOUT);
+    }
+    if config.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
+        // tokio-postgres's default: two hours, the kernel's, far too long to notice anything.
+        config.keepalives_idle(KEEPALIVE_IDLE);
     }
 }
 
@@ -81,9 +115,18 @@ impl Store {
         max_connections: usize,
         ca_file: Option<&Path>,
     ) -> Result<Self, StoreError> {
-        let config = tokio_postgres::Config::from_str(url).map_err(|error| StoreError::Config {
-            message: format!("database.url is not a valid PostgreSQL URL: {error}"),
-        })?;
+        let mut config =
+            tokio_postgres::Config::from_str(url).map_err(|error| StoreError::Config {
+                message: format!("database.url is not a valid PostgreSQL URL: {error}"),
+            })?;
+        with_network_deadlines(&mut config);
+        // tokio-postgres bounds only the TCP connect; the pool bounds the whole opening (TLS,
+        // startup, authentication) so a server that accepts and never answers cannot hang it.
+        let open_timeout = config
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(CONNECT_TIMEOUT)
+            + Duration::from_secs(5);
         let manager = Manager::from_config(
             config,
             tls_connector(ca_file)?,
@@ -93,6 +136,10 @@ impl Store {
         );
         let pool = Pool::builder(manager)
             .max_size(max_connections.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT_TIMEOUT))
+            .create_timeout(Some(open_timeout))
+            .recycle_timeout(Some(Duration::from_secs(5)))
             .build()
             .map_err(|error| StoreError::Config {
                 message: format!("cannot build the connection pool: {error}"),
@@ -193,6 +240,37 @@ fn tls_connector(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn network_deadlines_fill_in_what_the_url_leaves_unset() {
+        let mut bare = tokio_postgres::Config::from_str("postgres://u@db/x").unwrap();
+        with_network_deadlines(&mut bare);
+        assert_eq!(bare.get_connect_timeout(), Some(&CONNECT_TIMEOUT));
+        assert_eq!(bare.get_tcp_user_timeout(), Some(&TCP_USER_TIMEOUT));
+        assert_eq!(bare.get_keepalives_idle(), KEEPALIVE_IDLE);
+        assert!(bare.get_keepalives());
+
+        let mut chosen = tokio_postgres::Config::from_str(
+            "postgres://u@db/x?connect_timeout=3&tcp_user_timeout=7&keepalives_idle=20",
+        )
+        .unwrap();
+        with_network_deadlines(&mut chosen);
+        assert_eq!(chosen.get_connect_timeout(), Some(&Duration::from_secs(3)));
+        assert_eq!(chosen.get_tcp_user_timeout(), Some(&Duration::from_secs(7)));
+        assert_eq!(chosen.get_keepalives_idle(), Duration::from_secs(20));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_fails_within_the_connect_timeout() {
+        // A listener that takes the connection and never answers the startup message.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let store = Store::connect(&format!("postgres://u@{addr}/x?connect_timeout=1"), 1).unwrap();
+        let started = std::time::Instant::now();
+        let error = store.ping().await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(10), "{error}");
+        drop(listener);
+    }
 
     #[test]
     fn a_missing_ca_file_is_a_precise_config_error() {

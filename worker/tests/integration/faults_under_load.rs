@@ -372,10 +372,11 @@ async fn network_fault(link: Link, cut: Cut, test: &str) {
                     proxy.restore();
                 }
                 Link::Postgres => {
-                    // Time-based: 3 s of silence. A half-open database connection is never
-                    // noticed by the worker itself (no client-side statement timeout; through
-                    // a proxy TCP keepalives are answered), so the partition ends the way the
-                    // kernel would end it: the connections are reset, then traffic passes.
+                    // Time-based: 3 s of silence. The store's TCP deadlines (TCP_USER_TIMEOUT,
+                    // keepalives: 30 s) cannot fire through a userspace proxy, whose kernel
+                    // acknowledges everything, so the partition ends the way the kernel would
+                    // end it after those deadlines: the connections are reset, then traffic
+                    // passes.
                     tokio::time::sleep(Duration::from_secs(3)).await;
                     proxy.reset_all();
                     proxy.restore();
