@@ -29,7 +29,7 @@ const STORE_FAILURE_PAUSE: Duration = Duration::from_secs(1);
 /// Runs until `stop` turns true, reconnecting with backoff when the broker goes away. `name`
 /// names the process in the broker's connection and consumer lists.
 pub async fn run(
-    amqp_url: String,
+    nodes: tributary_broker::Nodes,
     name: String,
     topology: Topology,
     store: Store,
@@ -37,7 +37,7 @@ pub async fn run(
 ) {
     let mut delay = Duration::from_millis(200);
     loop {
-        let session = archive(&amqp_url, &name, &topology, &store, &mut stop).await;
+        let session = archive(&nodes, &name, &topology, &store, &mut stop).await;
         match session {
             Ok(()) => return,
             Err(error) => {
@@ -53,13 +53,13 @@ pub async fn run(
 }
 
 async fn archive(
-    amqp_url: &str,
+    nodes: &tributary_broker::Nodes,
     name: &str,
     topology: &Topology,
     store: &Store,
     stop: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let connection = tributary_broker::connect(amqp_url, &format!("{name} archiver")).await?;
+    let connection = tributary_broker::connect(nodes, &format!("{name} archiver")).await?;
     // Declared on every session, not only at start-up: an operator who deletes the dead queue
     // cancels this consumer, and the queue must come back before the broker's at-least-once
     // dead-lettering (which holds letters while there is no route) can deliver again.

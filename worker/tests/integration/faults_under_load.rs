@@ -305,7 +305,7 @@ async fn network_fault(link: Link, cut: Cut, test: &str) {
     // The slow shop: the cut lands while runs are in flight (asserted below).
     let mut app = steady_app_with(TestApp::new(slow_shop()).await);
     let url = match link {
-        Link::Broker => app.settings.amqp.url.expose().to_owned(),
+        Link::Broker => app.settings.amqp.url.expose_joined(),
         Link::Postgres => app.settings.database.url.expose().to_owned(),
     };
     let proxy = FaultProxy::start(authority(&url))
@@ -315,7 +315,7 @@ async fn network_fault(link: Link, cut: Cut, test: &str) {
         Link::Broker => {
             // A 2 s heartbeat so that a half-open broker connection is noticed in seconds.
             let proxied = format!("{}?heartbeat=2", through(&url, proxy.addr()));
-            app.settings.amqp.url = tributary_worker::config::Secret::new(proxied);
+            app.settings.amqp.url = tributary_worker::config::AmqpUrls::one(proxied);
         }
         Link::Postgres => {
             app.settings.database.url =
@@ -611,7 +611,7 @@ async fn the_dead_queue_deleted_under_load_comes_back_and_loses_no_letter() {
     let mut kinds = tributary_worker::connectors::registry().kinds();
     kinds.push("ghost");
     let ghost_topology = tributary_worker::app::topology(&app.settings, &kinds).unwrap();
-    let connection = tributary_broker::connect(app.settings.amqp.url.expose(), "test")
+    let connection = tributary_broker::connect(&app.settings.amqp.nodes().unwrap(), "test")
         .await
         .unwrap();
     ghost_topology.declare(&connection).await.unwrap();

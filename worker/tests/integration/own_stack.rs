@@ -166,7 +166,8 @@ impl OwnBroker {
         wait_for("the test's RabbitMQ node to boot", BOOT_DEADLINE, || {
             let url = url.clone();
             async move {
-                let connection = tributary_broker::connect(&url, "boot probe").await.ok()?;
+                let nodes = tributary_broker::Nodes::parse([url.as_str()]).ok()?;
+                let connection = tributary_broker::connect(&nodes, "boot probe").await.ok()?;
                 let _ = connection.close(200, "probe".into()).await;
                 Some(())
             }
