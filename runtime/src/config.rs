@@ -534,6 +534,8 @@ mod tests {
     #[allow(clippy::result_large_err)]
     fn several_nodes_come_as_a_toml_list_or_a_comma_separated_variable() {
         figment::Jail::expect_with(|jail| {
+            // `ops/dev env` exports the dev broker's URL; this test sets its own.
+            jail.clear_env();
             jail.create_file(
                 "list.toml",
                 "[amqp]\nurl = [\"amqp://u:p@mq1:5672/%2f\", \"amqp://u:p@mq2:5672/%2f\"]\n\
