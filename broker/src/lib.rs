@@ -10,7 +10,9 @@ mod properties;
 mod publisher;
 mod topology;
 
-pub use connection::{connect, connect_within, ConnectCause, ConnectError, HANDSHAKE_TIMEOUT};
+pub use connection::{
+    connect, ConnectError, NodeProblem, Nodes, NodesError, DEFAULT_CONNECT_TIMEOUT,
+};
 pub use envelope::{EnvelopeError, JobEnvelope, JobKind, Lineage, ENVELOPE_VERSION};
 pub use lapin;
 pub use properties::{header_str, properties_json};

@@ -70,17 +70,18 @@ pub struct Received<'a> {
 /// A publisher with its own connection and a confirm-mode channel.
 #[derive(Debug)]
 pub struct Publisher {
-    url: String,
+    nodes: crate::Nodes,
     name: String,
     confirm_timeout: Duration,
     state: Mutex<Option<(Connection, Channel)>>,
 }
 
 impl Publisher {
-    /// A publisher that connects on first use, as `name` in the management UI.
-    pub fn new(url: impl Into<String>, name: impl Into<String>) -> Self {
+    /// A publisher that connects on first use, to one of `nodes`, as `name` in the management
+    /// UI. After a failure it reconnects on the next call, trying the nodes in turn.
+    pub fn new(nodes: crate::Nodes, name: impl Into<String>) -> Self {
         Self {
-            url: url.into(),
+            nodes,
             name: name.into(),
             confirm_timeout: DEFAULT_CONFIRM_TIMEOUT,
             state: Mutex::new(None),
@@ -92,6 +93,12 @@ impl Publisher {
     pub fn with_confirm_timeout(mut self, timeout: Duration) -> Self {
         self.confirm_timeout = timeout;
         self
+    }
+
+    /// The nodes this publisher connects to (the same list serves the process's other
+    /// connections).
+    pub fn nodes(&self) -> &crate::Nodes {
+        &self.nodes
     }
 
     /// Connects now (to fail fast at start-up).
@@ -119,7 +126,7 @@ impl Publisher {
         if let Some((connection, _)) = state.take() {
             close_within(&connection, "reconnecting").await;
         }
-        let connection = crate::connect(&self.url, &self.name).await?;
+        let connection = crate::connect(&self.nodes, &self.name).await?;
         let channel = connection.create_channel().await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())

@@ -531,8 +531,8 @@ async fn sign_in(state: &AppState, app: &axum::Router) -> anyhow::Result<String>
 fn app_state(database_url: &str, store: Store) -> anyhow::Result<AppState> {
     let mut settings = Settings::default();
     settings.database.url = Secret::new(database_url.to_owned());
-    settings.amqp.url = Secret::new(
-        std::env::var("TRIBUTARY_AMQP__URL").unwrap_or_else(|_| "amqp://127.0.0.1:5672".into()),
+    settings.amqp.url = tributary_runtime::AmqpUrls::joined(
+        &std::env::var("TRIBUTARY_AMQP__URL").unwrap_or_else(|_| "amqp://127.0.0.1:5672".into()),
     );
     settings.admin.cookie_secure = false;
     let topology = settings
@@ -540,7 +540,7 @@ fn app_state(database_url: &str, store: Store) -> anyhow::Result<AppState> {
         .topology(Vec::new())
         .map_err(|problem| anyhow::anyhow!("{problem}"))?;
     // Never connects: browsing publishes nothing.
-    let publisher = Publisher::new(settings.amqp.url.expose(), "queue-admin bench");
+    let publisher = Publisher::new(settings.amqp.nodes().unwrap(), "queue-admin bench");
     AppState::new(settings, store, publisher, topology)
 }
 

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tributary_broker::{Publisher, Topology};
+use tributary_broker::{Nodes, Publisher, Topology};
 use tributary_runtime::Health;
 use tributary_store::Store;
 use utoipa::OpenApi;
@@ -59,8 +59,9 @@ impl AdminApp {
             .amqp
             .topology(Vec::new())
             .map_err(|problem| anyhow::anyhow!("{problem}"))?;
-        declare_shared_topology(settings.amqp.url.expose(), &topology).await?;
-        let publisher = Publisher::new(settings.amqp.url.expose(), "queue-admin replays");
+        let nodes = settings.amqp.nodes()?;
+        declare_shared_topology(&nodes, &topology).await?;
+        let publisher = Publisher::new(nodes, "queue-admin replays");
         let listener = TcpListener::bind(settings.admin.listen)
             .await
             .with_context(|| format!("cannot listen on admin.listen {}", settings.admin.listen))?;
@@ -114,7 +115,7 @@ impl AdminApp {
         tasks.spawn(crate::metrics::run(state.clone(), stop.clone()));
         if state.settings().admin.archive_dead_letters {
             tasks.spawn(tributary_runtime::archiver::run(
-                state.settings().amqp.url.expose().to_owned(),
+                state.publisher().nodes().clone(),
                 "queue-admin".to_owned(),
                 state.topology().clone(),
                 state.store().clone(),
@@ -161,8 +162,8 @@ impl AdminApp {
 /// the workers' to declare), so the archiver and replays work before any worker has started.
 /// A broker that is down is only a warning — the UI is useful without it — but a conflicting
 /// declaration (different settings on the same names) is fatal.
-async fn declare_shared_topology(url: &str, topology: &Topology) -> anyhow::Result<()> {
-    let connection = match tributary_broker::connect(url, "queue-admin topology").await {
+async fn declare_shared_topology(nodes: &Nodes, topology: &Topology) -> anyhow::Result<()> {
+    let connection = match tributary_broker::connect(nodes, "queue-admin topology").await {
         Ok(connection) => connection,
         Err(error) => {
             tracing::warn!(%error, "the broker is unreachable; replays and archiving wait for it");

@@ -81,13 +81,21 @@ struct RawRate {
 
 impl ManagementClient {
     /// The client for `amqp.management_url`, or `None` when it is not configured. The vhost is
-    /// the one in `amqp.url`; the credentials are `amqp.management_user`/`_password`, else the
+    /// the one in `amqp.url` (its first node); the credentials are `amqp.management_user`/`_password`, else the
     /// ones in `amqp.url`.
     pub fn from_settings(amqp: &AmqpSettings) -> anyhow::Result<Option<Self>> {
         let Some(base) = amqp.management_url.as_deref() else {
             return Ok(None);
         };
-        let amqp_url = reqwest::Url::parse(amqp.url.expose())
+        // Every node of a cluster serves the same vhosts (`amqp.url` is checked for that), so
+        // the first node's URL speaks for all of them.
+        let first = amqp
+            .url
+            .entries()
+            .first()
+            .map(Secret::expose)
+            .unwrap_or_default();
+        let amqp_url = reqwest::Url::parse(first)
             .map_err(|_| anyhow::anyhow!("amqp.url is not a valid URL"))?;
         let vhost = match amqp_url.path().trim_start_matches('/') {
             "" => "/".to_owned(),
@@ -198,7 +206,7 @@ mod tests {
     #[test]
     fn vhost_and_credentials_come_from_the_amqp_url() {
         let amqp = AmqpSettings {
-            url: Secret::new("amqp://app:p%40ss@127.0.0.1:5673/%2f"),
+            url: tributary_runtime::AmqpUrls::one("amqp://app:p%40ss@127.0.0.1:5673/%2f"),
             management_url: Some("http://127.0.0.1:15673/".into()),
             ..AmqpSettings::default()
         };

@@ -80,7 +80,7 @@ impl World {
             &tributary_worker::connectors::registry().kinds(),
         )
         .unwrap();
-        let publisher = Publisher::new(worker_settings.amqp.url.expose(), "replay test");
+        let publisher = Publisher::new(worker_settings.amqp.nodes().unwrap(), "replay test");
         let operator = admin.token(Role::Operator).await;
         let viewer = admin.token(Role::Viewer).await;
         Self {

@@ -32,7 +32,7 @@ const STORE_FAILURE_PAUSE: Duration = Duration::from_secs(1);
 /// Runs until `stop` turns true, reconnecting with backoff when the broker goes away. `name`
 /// names the process in the broker's connection and consumer lists.
 pub async fn run(
-    amqp_url: String,
+    nodes: tributary_broker::Nodes,
     name: String,
     topology: Topology,
     store: Store,
@@ -40,7 +40,7 @@ pub async fn run(
 ) {
     let mut delay = Duration::from_millis(200);
     loop {
-        let session = archive(&amqp_url, &name, &topology, &store, &mut stop).await;
+        let session = archive(&nodes, &name, &topology, &store, &mut stop).await;
         match session {
             Ok(()) => return,
             Err(error) => {
@@ -56,13 +56,13 @@ pub async fn run(
 }
 
 async fn archive(
-    amqp_url: &str,
+    nodes: &tributary_broker::Nodes,
     name: &str,
     topology: &Topology,
     store: &Store,
     stop: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let connection = tributary_broker::connect(amqp_url, &format!("{name} archiver")).await?;
+    let connection = tributary_broker::connect(nodes, &format!("{name} archiver")).await?;
     let queue = topology.dead_queue();
     // Bounded: a broker still recovering from a crash may accept the connection and then never
     // answer; the session then fails and `run` tries again.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tributary_broker::Topology;
+use tributary_broker::{Nodes, Topology};
 use tributary_connector::ConnectorKind;
 
 /// A secret setting (a URL with a password, a token). Its `Debug` never shows it, and it has no
@@ -120,12 +120,87 @@ impl figment::Provider for OnlySections {
     }
 }
 
+/// The broker's node URLs: one per node of a cluster, or a single one. Written either as a TOML
+/// list (`url = ["amqp://…@mq1:5672/%2f", "amqp://…@mq2:5672/%2f"]`) or as one string with the
+/// URLs separated by commas (`TRIBUTARY_AMQP__URL=amqp://…@mq1,amqp://…@mq2`, like Celery's
+/// failover list; a comma inside a password is then written `%2C`). Every URL holds a password:
+/// `Debug` shows none of them and there is no `Display`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AmqpUrls(Vec<Secret>);
+
+impl AmqpUrls {
+    /// One node.
+    pub fn one(url: impl Into<String>) -> Self {
+        Self(vec![Secret::new(url)])
+    }
+
+    /// Several nodes, in order.
+    pub fn new<S: Into<String>>(urls: impl IntoIterator<Item = S>) -> Self {
+        Self(urls.into_iter().map(Secret::new).collect())
+    }
+
+    /// URLs separated by commas, read as `TRIBUTARY_AMQP__URL` is.
+    pub fn joined(urls: &str) -> Self {
+        Self::new(urls.split(','))
+    }
+
+    /// Each node's URL, in order.
+    pub fn entries(&self) -> &[Secret] {
+        &self.0
+    }
+
+    /// The URLs joined with commas, as `TRIBUTARY_AMQP__URL` takes them. A secret: pass it on
+    /// (to a child process's environment), never log it.
+    pub fn expose_joined(&self) -> String {
+        self.0
+            .iter()
+            .map(Secret::expose)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+impl Serialize for AmqpUrls {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for AmqpUrls {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            /// One string: a URL, or several separated by commas.
+            Joined(String),
+            /// A list: one URL per entry (not split further).
+            List(Vec<String>),
+        }
+        // The message must not quote the value: it holds passwords.
+        match Written::deserialize(deserializer).map_err(|_| {
+            serde::de::Error::custom(
+                "expected an AMQP URL, several separated by commas, or a list of URLs",
+            )
+        })? {
+            Written::Joined(joined) => Ok(Self::joined(&joined)),
+            Written::List(list) => Ok(Self::new(list)),
+        }
+    }
+}
+
 /// The RabbitMQ broker and the topology on it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AmqpSettings {
-    /// `amqp://` or `amqps://` URL (TLS with `amqps`). Holds the password: never logged.
-    pub url: Secret,
+    /// The broker's nodes: one `amqp://` or `amqps://` URL (TLS with `amqps`) per node of the
+    /// cluster, as a list or comma-separated (see [`AmqpUrls`]). Connections try the nodes in
+    /// turn from a rotating start, so a fleet spreads over the cluster and fails over when a
+    /// node goes away. Hold passwords: never logged.
+    pub url: AmqpUrls,
+    /// How long one node may take to accept a connection and finish the AMQP handshake before
+    /// the next node is tried, e.g. `"10s"`: a node that is down or cut off cannot hang a
+    /// (re)connect.
+    pub connect_timeout: String,
     /// Prefix of every exchange and queue name.
     pub prefix: String,
     /// Deliveries of one message before the broker dead-letters it (crash-loop guard).
@@ -143,7 +218,8 @@ pub struct AmqpSettings {
 impl Default for AmqpSettings {
     fn default() -> Self {
         Self {
-            url: Secret::new("amqp://127.0.0.1:5672/%2f"),
+            url: AmqpUrls::one("amqp://127.0.0.1:5672/%2f"),
+            connect_timeout: "10s".into(),
             prefix: "tributary".into(),
             delivery_limit: 20,
             retry_tiers: ["5s", "30s", "2m", "10m", "1h"].map(String::from).to_vec(),
@@ -158,11 +234,48 @@ impl AmqpSettings {
     /// Checks what serde cannot. Returns every problem, each naming its field under `amqp.`.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = self.topology_problems();
-        let url = self.url.expose();
-        if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
-            problems.push("amqp.url: must start with amqp:// or amqps://".to_owned());
+        if let Err(error) = self.parse_nodes() {
+            let single = self.url.entries().len() <= 1;
+            problems.extend(error.problems.into_iter().map(|problem| {
+                if single {
+                    format!("amqp.url: {}", problem.problem)
+                } else {
+                    format!("amqp.url[{}]: {}", problem.index, problem.problem)
+                }
+            }));
+        }
+        if let Err(error) = parse_duration(&self.connect_timeout) {
+            problems.push(format!("amqp.connect_timeout: {error}"));
         }
         problems
+    }
+
+    fn parse_nodes(&self) -> Result<Nodes, tributary_broker::NodesError> {
+        Nodes::parse(self.url.entries().iter().map(Secret::expose))
+    }
+
+    /// The broker's nodes with the configured connect timeout, for
+    /// [`tributary_broker::connect`] and [`tributary_broker::Publisher`]. Refuses what
+    /// [`AmqpSettings::problems`] refuses about `url` and `connect_timeout`.
+    pub fn nodes(&self) -> Result<Nodes, InvalidSettings> {
+        let problems: Vec<String> = self
+            .problems()
+            .into_iter()
+            .filter(|problem| {
+                problem.starts_with("amqp.url") || problem.starts_with("amqp.connect_timeout")
+            })
+            .collect();
+        if !problems.is_empty() {
+            return Err(InvalidSettings { problems });
+        }
+        let timeout = parse_duration(&self.connect_timeout).map_err(|problem| InvalidSettings {
+            problems: vec![format!("amqp.connect_timeout: {problem}")],
+        })?;
+        self.parse_nodes()
+            .map(|nodes| nodes.with_connect_timeout(timeout))
+            .map_err(|error| InvalidSettings {
+                problems: vec![format!("amqp.url: {error}")],
+            })
     }
 
     /// The problems that would make [`AmqpSettings::topology`] wrong (the URL plays no part).
@@ -338,12 +451,12 @@ mod tests {
             ..DatabaseSettings::default()
         };
         let amqp = AmqpSettings {
-            url: Secret::new("amqp://u:hunter3@mq/x"),
+            url: AmqpUrls::new(["amqp://u:hunter3@mq/x", "amqp://u:hunter5@mq2/x"]),
             management_password: Some(Secret::new("hunter4")),
             ..AmqpSettings::default()
         };
         let debug = format!("{database:?} {amqp:?}");
-        for secret in ["hunter2", "hunter3", "hunter4"] {
+        for secret in ["hunter2", "hunter3", "hunter4", "hunter5"] {
             assert!(!debug.contains(secret), "{debug}");
         }
         assert!(debug.contains("Secret(***)"));
@@ -358,7 +471,7 @@ mod tests {
     #[test]
     fn problems_name_each_bad_field() {
         let amqp = AmqpSettings {
-            url: Secret::new("http://x"),
+            url: AmqpUrls::one("http://x"),
             retry_tiers: vec!["5s".into(), "soon".into()],
             delivery_limit: 0,
             ..AmqpSettings::default()
@@ -404,6 +517,107 @@ mod tests {
         assert_eq!(
             error.problems,
             ["amqp.retry_tiers: at least one tier is required"]
+        );
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct OnlyAmqp {
+        amqp: AmqpSettings,
+    }
+
+    #[derive(Debug, Serialize, Default)]
+    struct OnlyAmqpDefaults {
+        amqp: AmqpSettings,
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn several_nodes_come_as_a_toml_list_or_a_comma_separated_variable() {
+        figment::Jail::expect_with(|jail| {
+            // `ops/dev env` exports the dev broker's URL; this test sets its own.
+            jail.clear_env();
+            jail.create_file(
+                "list.toml",
+                "[amqp]\nurl = [\"amqp://u:p@mq1:5672/%2f\", \"amqp://u:p@mq2:5672/%2f\"]\n\
+                 connect_timeout = \"3s\"\n",
+            )?;
+            let from_file: OnlyAmqp = layered(
+                OnlyAmqpDefaults::default(),
+                Some(Path::new("list.toml")),
+                &["amqp"],
+            )
+            .extract()?;
+            let nodes = from_file.amqp.nodes().expect("valid nodes");
+            assert_eq!(nodes.addresses(), ["mq1:5672", "mq2:5672"]);
+            assert_eq!(nodes.connect_timeout(), Duration::from_secs(3));
+
+            jail.set_env(
+                "TRIBUTARY_AMQP__URL",
+                "amqp://u:p@mq1:5672/%2f,amqp://u:p@mq2:5672/%2f,amqp://u:p@mq3:5672/%2f",
+            );
+            let from_env: OnlyAmqp = layered(
+                OnlyAmqpDefaults::default(),
+                Some(Path::new("list.toml")),
+                &["amqp"],
+            )
+            .extract()?;
+            assert_eq!(
+                from_env.amqp.nodes().expect("valid nodes").addresses(),
+                ["mq1:5672", "mq2:5672", "mq3:5672"],
+                "the variable overrides the file's list"
+            );
+            assert_eq!(
+                AmqpUrls::joined(&from_env.amqp.url.expose_joined()),
+                from_env.amqp.url,
+                "joined and split again, the list is the same"
+            );
+
+            jail.set_env("TRIBUTARY_AMQP__URL", "amqp://127.0.0.1:5672/%2f");
+            let single: OnlyAmqp =
+                layered(OnlyAmqpDefaults::default(), None, &["amqp"]).extract()?;
+            assert_eq!(single.amqp.url.entries().len(), 1);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn every_bad_node_and_the_connect_timeout_are_named() {
+        let amqp = AmqpSettings {
+            url: AmqpUrls::joined(
+                "amqp://u:hunter2@mq1:5672/%2f,,http://u:hunter2@mq2/%2f,amqp://u:hunter2@mq1:5672/%2f",
+            ),
+            connect_timeout: "soon".into(),
+            ..AmqpSettings::default()
+        };
+        let problems = amqp.problems();
+        let fields: Vec<&str> = problems
+            .iter()
+            .map(|problem| problem.split_once(": ").unwrap().0)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "amqp.url[1]",
+                "amqp.url[2]",
+                "amqp.url[3]",
+                "amqp.connect_timeout"
+            ],
+            "{problems:?}"
+        );
+        assert!(!problems.join("\n").contains("hunter2"), "{problems:?}");
+        let refused = amqp.nodes().unwrap_err();
+        assert_eq!(
+            refused.problems, problems,
+            "nodes() refuses with the same problems"
+        );
+
+        let one_bad = AmqpSettings {
+            url: AmqpUrls::one("amqp:/mq"),
+            ..AmqpSettings::default()
+        };
+        assert_eq!(
+            one_bad.problems(),
+            ["amqp.url: must start with amqp:// or amqps:// (a comma inside a password must be written %2C)"]
         );
     }
 

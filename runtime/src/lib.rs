@@ -16,6 +16,7 @@ pub mod ops_http;
 pub mod telemetry;
 
 pub use config::{
-    parse_duration, AmqpSettings, DatabaseSettings, InvalidSettings, LogFormat, LogSettings, Secret,
+    parse_duration, AmqpSettings, AmqpUrls, DatabaseSettings, InvalidSettings, LogFormat,
+    LogSettings, Secret,
 };
 pub use ops_http::Health;

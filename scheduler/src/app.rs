@@ -82,9 +82,8 @@ impl Scheduler {
             .topology(Vec::new())
             .map_err(|problem| anyhow::anyhow!("{problem}"))?;
         let health = Arc::new(Health::new(store.clone()));
-        match tributary_broker::connect(settings.amqp.url.expose(), &format!("{name} topology"))
-            .await
-        {
+        let nodes = settings.amqp.nodes()?;
+        match tributary_broker::connect(&nodes, &format!("{name} topology")).await {
             Ok(connection) => {
                 let declared = topology.declare(&connection).await;
                 let _ = connection.close(200, "declared".into()).await;
@@ -95,10 +94,9 @@ impl Scheduler {
                 tracing::warn!(%error, "the broker is unreachable; slots are claimed into the outbox and published once it is back");
             }
         }
-        let publisher = Publisher::new(settings.amqp.url.expose(), format!("{name} publish"))
-            .with_confirm_timeout(Duration::from_secs(
-                settings.scheduler.publish_timeout_seconds,
-            ));
+        let publisher = Publisher::new(nodes, format!("{name} publish")).with_confirm_timeout(
+            Duration::from_secs(settings.scheduler.publish_timeout_seconds),
+        );
         let listener = tokio::net::TcpListener::bind(settings.scheduler.ops_listen)
             .await
             .with_context(|| {

@@ -71,7 +71,7 @@ async fn main() -> anyhow::Result<()> {
 
     let shop = tributary_demo_shop::spawn(ShopConfig::with_volume(orders_per_tenant, 1, 1)).await?;
     let mut settings = Settings::default();
-    settings.amqp.url = Secret::new(amqp_url.clone());
+    settings.amqp.url = tributary_worker::config::AmqpUrls::joined(&amqp_url);
     settings.amqp.prefix = prefix.clone();
     settings.database.url = Secret::new(database_url.clone());
     settings.database.max_connections = 24;
@@ -234,8 +234,9 @@ async fn run_worker_until_settled(
 /// one consumer with prefetch 1000 acking with `multiple` every 100 deliveries.
 async fn raw_lapin(url: &str, prefix: &str, messages: usize) -> anyhow::Result<f64> {
     let queue = format!("{prefix}.raw");
-    let publish_connection = tributary_broker::connect(url, "bench raw publish").await?;
-    let consume_connection = tributary_broker::connect(url, "bench raw consume").await?;
+    let nodes = tributary_broker::Nodes::parse(url.split(','))?;
+    let publish_connection = tributary_broker::connect(&nodes, "bench raw publish").await?;
+    let consume_connection = tributary_broker::connect(&nodes, "bench raw consume").await?;
     let publisher = publish_connection.create_channel().await?;
     let consumer_channel = consume_connection.create_channel().await?;
     let mut arguments = FieldTable::default();

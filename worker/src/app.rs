@@ -103,11 +103,9 @@ impl Worker {
         }
 
         let topology = topology(&settings, &registry.kinds())?;
-        let connection = tributary_broker::connect(
-            settings.amqp.url.expose(),
-            &format!("{worker_name} topology"),
-        )
-        .await?;
+        let nodes = settings.amqp.nodes()?;
+        let connection =
+            tributary_broker::connect(&nodes, &format!("{worker_name} topology")).await?;
         declare(&topology, &connection).await?;
         let _ = tokio::time::timeout(
             TEARDOWN_TIMEOUT,
@@ -116,7 +114,7 @@ impl Worker {
         .await;
 
         let publisher = Arc::new(
-            Publisher::new(settings.amqp.url.expose(), format!("{worker_name} publish"))
+            Publisher::new(nodes, format!("{worker_name} publish"))
                 .with_confirm_timeout(Duration::from_secs(settings.worker.publish_timeout_seconds)),
         );
         publisher
@@ -202,7 +200,7 @@ impl Worker {
 
         let archiver = self.settings.worker.archive_dead_letters.then(|| {
             tokio::spawn(tributary_runtime::archiver::run(
-                self.settings.amqp.url.expose().to_owned(),
+                self.handler.publisher.nodes().clone(),
                 self.handler.worker_name.clone(),
                 self.handler.topology.clone(),
                 self.handler.store.clone(),
@@ -305,7 +303,7 @@ async fn consume(
 ) -> Result<(), SessionError> {
     let lost = |error: anyhow::Error| SessionError::Lost(error);
     let connection = tributary_broker::connect(
-        settings.amqp.url.expose(),
+        handler.publisher.nodes(),
         &format!("{} consume", handler.worker_name),
     )
     .await

@@ -11,7 +11,7 @@ use std::path::Path;
 
 // The sections every process shares are defined once, in the runtime crate.
 pub use tributary_runtime::config::{
-    parse_duration, AmqpSettings, DatabaseSettings, LogFormat, LogSettings, Secret,
+    parse_duration, AmqpSettings, AmqpUrls, DatabaseSettings, LogFormat, LogSettings, Secret,
 };
 
 /// Everything the worker can be told.
@@ -228,7 +228,7 @@ mod tests {
         settings.worker.paused_recheck_seconds = 0;
         settings.worker.publish_timeout_seconds = 0;
         settings.amqp.retry_tiers = vec!["5s".into(), "soon".into()];
-        settings.amqp.url = Secret::new("http://x");
+        settings.amqp.url = AmqpUrls::one("http://x");
         settings.database.max_connections = 0;
         let problems = settings.validate().join("\n");
         assert!(problems.contains("worker.prefetch"), "{problems}");

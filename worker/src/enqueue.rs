@@ -28,11 +28,11 @@ impl Enqueuer {
         }
         let registry = crate::connectors::registry();
         let topology = crate::app::topology(settings, &registry.kinds())?;
-        let connection =
-            tributary_broker::connect(settings.amqp.url.expose(), "tributary enqueue").await?;
+        let nodes = settings.amqp.nodes()?;
+        let connection = tributary_broker::connect(&nodes, "tributary enqueue").await?;
         topology.declare(&connection).await?;
         let _ = connection.close(200, "declared".into()).await;
-        let publisher = Publisher::new(settings.amqp.url.expose(), "tributary enqueue");
+        let publisher = Publisher::new(nodes, "tributary enqueue");
         publisher.connect().await?;
         Ok(Self {
             store,

@@ -425,6 +425,14 @@ fn check_config(settings: &Settings) -> ExitCode {
     }
     if problems.is_empty() {
         println!("configuration OK");
+        if let Ok(nodes) = settings.amqp.nodes() {
+            // host:port only: the URLs hold passwords.
+            println!(
+                "  broker nodes: {} (connect timeout {:?} each)",
+                nodes.addresses().join(", "),
+                nodes.connect_timeout()
+            );
+        }
         println!("  broker topology prefix: {}", settings.amqp.prefix);
         println!("  retry tiers: {}", settings.amqp.retry_tiers.join(", "));
         let sources: Vec<String> = settings

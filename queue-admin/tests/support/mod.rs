@@ -68,7 +68,7 @@ pub async fn fresh_database() -> String {
 /// cookies, fast gauges, the dev broker's management API.
 pub async fn test_settings() -> Settings {
     let mut settings = Settings::default();
-    settings.amqp.url = Secret::new(required_env("TRIBUTARY_AMQP__URL"));
+    settings.amqp.url = tributary_runtime::AmqpUrls::joined(&required_env("TRIBUTARY_AMQP__URL"));
     settings.amqp.prefix = format!("t{}", &Uuid::now_v7().simple().to_string()[20..]);
     settings.amqp.retry_tiers = vec!["200ms".into(), "500ms".into(), "1s".into()];
     settings.amqp.management_url = std::env::var("TRIBUTARY_AMQP__MANAGEMENT_URL").ok();

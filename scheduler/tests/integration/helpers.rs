@@ -79,7 +79,8 @@ impl TestWorld {
         let database_url = format!("{prefix_url}/{database}");
 
         let mut settings = Settings::default();
-        settings.amqp.url = Secret::new(required_env("TRIBUTARY_AMQP__URL"));
+        settings.amqp.url =
+            tributary_runtime::AmqpUrls::joined(&required_env("TRIBUTARY_AMQP__URL"));
         settings.amqp.prefix = format!("t{}", &Uuid::now_v7().simple().to_string()[20..]);
         settings.database.url = Secret::new(database_url.clone());
         settings.database.max_connections = 4;
@@ -96,9 +97,10 @@ impl TestWorld {
             .amqp
             .topology(vec![ConnectorKind::new(CONNECTOR).unwrap()])
             .unwrap();
-        let connection = tributary_broker::connect(settings.amqp.url.expose(), "test topology")
-            .await
-            .expect("connect to the broker");
+        let connection =
+            tributary_broker::connect(&settings.amqp.nodes().unwrap(), "test topology")
+                .await
+                .expect("connect to the broker");
         topology
             .declare(&connection)
             .await
@@ -173,7 +175,7 @@ impl TestWorld {
     /// Starts consuming the demo work queue; every job received lands in the returned list.
     pub async fn consume(&self) -> Received {
         let connection =
-            tributary_broker::connect(self.settings.amqp.url.expose(), "test consumer")
+            tributary_broker::connect(&self.settings.amqp.nodes().unwrap(), "test consumer")
                 .await
                 .expect("connect to the broker");
         let channel = connection.create_channel().await.unwrap();

@@ -3,6 +3,11 @@ output "rabbitmq_endpoint" {
   value       = module.rabbitmq.endpoint
 }
 
+output "rabbitmq_nodes" {
+  description = "Host names of the broker nodes: the workers' TRIBUTARY_AMQP__URL holds one amqps URL per node, comma-separated."
+  value       = module.rabbitmq.node_names
+}
+
 output "rabbitmq_management_url" {
   description = "Management API of the broker cluster."
   value       = module.rabbitmq.management_url

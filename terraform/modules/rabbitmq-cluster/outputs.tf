@@ -1,5 +1,5 @@
 output "endpoint" {
-  description = "Host name clients use (all nodes, round robin): amqps://<user>:<password>@<endpoint>:5671/%2f."
+  description = "Host name resolving to all nodes (round robin), for the management API and tools. Workers take node_names instead, one URL each in amqp.url, so that they fail over node by node."
   value       = aws_route53_record.cluster.fqdn
 }
 
@@ -9,7 +9,7 @@ output "management_url" {
 }
 
 output "node_names" {
-  description = "Fully qualified host names of the nodes."
+  description = "Fully qualified host names of the nodes: TRIBUTARY_AMQP__URL=amqps://<user>:<password>@<node>:5671/%2f, one per node, comma-separated."
   value       = aws_route53_record.node[*].fqdn
 }
 

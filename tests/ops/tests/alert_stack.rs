@@ -190,7 +190,7 @@ async fn the_depth_alert_fires_on_a_backed_up_queue_of_a_real_stack() {
     let retry_tiers: Vec<String> = vec!["200ms".into(), "500ms".into(), "1s".into()];
 
     let mut worker_settings = tributary_worker::config::Settings::default();
-    worker_settings.amqp.url = Secret::new(amqp_url.clone());
+    worker_settings.amqp.url = tributary_runtime::AmqpUrls::joined(&amqp_url);
     worker_settings.amqp.prefix = prefix.clone();
     worker_settings.amqp.retry_tiers = retry_tiers.clone();
     worker_settings.database.url = Secret::new(database_url.clone());
@@ -206,9 +206,10 @@ async fn the_depth_alert_fires_on_a_backed_up_queue_of_a_real_stack() {
         &tributary_worker::connectors::registry().kinds(),
     )
     .unwrap();
-    let connection = tributary_broker::connect(&amqp_url, "ops test topology")
-        .await
-        .expect("connect to the broker");
+    let connection =
+        tributary_broker::connect(&worker_settings.amqp.nodes().unwrap(), "ops test topology")
+            .await
+            .expect("connect to the broker");
     topology
         .declare(&connection)
         .await
@@ -228,7 +229,7 @@ async fn the_depth_alert_fires_on_a_backed_up_queue_of_a_real_stack() {
     }));
 
     let mut admin_settings = tributary_queue_admin::Settings::default();
-    admin_settings.amqp.url = Secret::new(amqp_url.clone());
+    admin_settings.amqp.url = tributary_runtime::AmqpUrls::joined(&amqp_url);
     admin_settings.amqp.prefix = prefix.clone();
     admin_settings.amqp.retry_tiers = retry_tiers;
     admin_settings.amqp.management_url = Some(required_env("TRIBUTARY_AMQP__MANAGEMENT_URL"));
@@ -306,7 +307,7 @@ async fn the_depth_alert_fires_on_a_backed_up_queue_of_a_real_stack() {
     let stripe = ConnectorKind::new("stripe").unwrap();
     let stripe_queue = topology.work_queue(&stripe);
     let demo_queue = topology.work_queue(&ConnectorKind::new("demo").unwrap());
-    let publisher = Publisher::new(amqp_url.clone(), "ops test publisher");
+    let publisher = Publisher::new(worker_settings.amqp.nodes().unwrap(), "ops test publisher");
     let mut published = 0;
     let mut scrapes: Vec<Scrape> = Vec::new();
     for batch in BATCHES.iter().copied().chain([0]) {

@@ -214,9 +214,10 @@ async fn quirky_app() -> TestApp {
     app.topology =
         tributary_worker::app::topology(&app.settings, &quirky_registry().kinds()).unwrap();
     // The test's topology declares the extra work queue before the worker starts.
-    let connection = tributary_broker::connect(app.settings.amqp.url.expose(), "test topology")
-        .await
-        .unwrap();
+    let connection =
+        tributary_broker::connect(&app.settings.amqp.nodes().unwrap(), "test topology")
+            .await
+            .unwrap();
     app.topology.declare(&connection).await.unwrap();
     let _ = connection.close(200, "declared".into()).await;
     app.start_worker_with(quirky_registry()).await;

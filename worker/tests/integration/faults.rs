@@ -188,7 +188,7 @@ async fn a_job_past_the_delivery_limit_is_archived_as_a_broker_dead_letter() {
     let job = app.pull_job("acme", "orders");
     app.enqueue(std::slice::from_ref(&job)).await;
     // A consumer that keeps handing the job back, as a crash-looping worker would.
-    let connection = tributary_broker::connect(app.settings.amqp.url.expose(), "crash loop")
+    let connection = tributary_broker::connect(&app.settings.amqp.nodes().unwrap(), "crash loop")
         .await
         .unwrap();
     let channel = connection.create_channel().await.unwrap();

@@ -27,7 +27,7 @@ const STREAMS: [&str; 3] = ["orders", "customers", "products"];
 const VOLUME: (u64, u64, u64) = (1_000, 500, 300);
 /// How long the runs may take to settle once a fault is over (measured: 0.1–3 s; a broker
 /// or PostgreSQL restart adds its boot, and a loaded CI machine much more). Unfaulted: ~3 s.
-const RECOVERY: Duration = Duration::from_secs(90);
+pub(crate) const RECOVERY: Duration = Duration::from_secs(90);
 
 /// A test world for the steady load: pages of 100, a continuation every 5 pages, and 20 ms of
 /// shop latency per request so that faults land while runs are in flight.
@@ -43,7 +43,7 @@ fn steady_shop() -> ShopConfig {
 }
 
 /// The steady load's settings on `app`.
-fn steady_app_with(mut app: TestApp) -> TestApp {
+pub(crate) fn steady_app_with(mut app: TestApp) -> TestApp {
     app.settings.worker.job_max_pages = 5;
     app.settings.worker.max_attempts = 5;
     app
@@ -61,20 +61,20 @@ fn load_jobs(app: &TestApp) -> Vec<JobEnvelope> {
 }
 
 /// Enqueues the load; every publish is confirmed (`enqueue` fails otherwise).
-async fn start_load(app: &TestApp) -> History {
+pub(crate) async fn start_load(app: &TestApp) -> History {
     let jobs = load_jobs(app);
     app.enqueue(&jobs).await;
     History::effects(&jobs)
 }
 
 /// Pages committed so far, over every stream.
-async fn pages_committed(app: &TestApp) -> i64 {
+pub(crate) async fn pages_committed(app: &TestApp) -> i64 {
     app.scalar_i64("SELECT COALESCE(sum(pages), 0)::bigint FROM checkpoints")
         .await
 }
 
 /// Waits until at least `pages` pages are committed: the load is under way.
-async fn wait_for_pages(app: &TestApp, pages: i64) {
+pub(crate) async fn wait_for_pages(app: &TestApp, pages: i64) {
     wait_for(
         "the load to commit pages",
         Duration::from_secs(60),
@@ -84,7 +84,12 @@ async fn wait_for_pages(app: &TestApp, pages: i64) {
 }
 
 /// Waits for every run to settle within `deadline`, then runs the checker and asserts its zeros.
-async fn settle_and_check(app: &TestApp, history: &History, deadline: Duration, test: &str) {
+pub(crate) async fn settle_and_check(
+    app: &TestApp,
+    history: &History,
+    deadline: Duration,
+    test: &str,
+) {
     let started = Instant::now();
     app.wait_for_runs(&history.roots(), deadline).await;
     println!("{test}: settled {:?} after the fault", started.elapsed());
@@ -305,7 +310,7 @@ async fn network_fault(link: Link, cut: Cut, test: &str) {
     // The slow shop: the cut lands while runs are in flight (asserted below).
     let mut app = steady_app_with(TestApp::new(slow_shop()).await);
     let url = match link {
-        Link::Broker => app.settings.amqp.url.expose().to_owned(),
+        Link::Broker => app.settings.amqp.url.expose_joined(),
         Link::Postgres => app.settings.database.url.expose().to_owned(),
     };
     let proxy = FaultProxy::start(authority(&url))
@@ -315,7 +320,7 @@ async fn network_fault(link: Link, cut: Cut, test: &str) {
         Link::Broker => {
             // A 2 s heartbeat so that a half-open broker connection is noticed in seconds.
             let proxied = format!("{}?heartbeat=2", through(&url, proxy.addr()));
-            app.settings.amqp.url = tributary_worker::config::Secret::new(proxied);
+            app.settings.amqp.url = tributary_worker::config::AmqpUrls::one(proxied);
         }
         Link::Postgres => {
             app.settings.database.url =
@@ -438,7 +443,7 @@ async fn postgres_link_reset() {
 
 /// The shop of the restart tests: 300 ms per request, so that the longest runs (10 pages)
 /// are still in flight when a restart, which takes a second or more to begin, lands.
-fn slow_shop() -> ShopConfig {
+pub(crate) fn slow_shop() -> ShopConfig {
     let mut shop = steady_shop();
     shop.faults.latency = Duration::from_millis(300);
     shop
@@ -457,10 +462,10 @@ async fn app_on_own_postgres(postgres: &OwnPostgres) -> TestApp {
 }
 
 /// All pages of the load: 10 + 5 + 3 per tenant.
-const LOAD_PAGES: i64 = 54;
+pub(crate) const LOAD_PAGES: i64 = 54;
 
 /// Asserts that the fault landed while runs were in flight.
-async fn assert_in_flight(app: &TestApp, test: &str) {
+pub(crate) async fn assert_in_flight(app: &TestApp, test: &str) {
     let pages = pages_committed(app).await;
     assert!(
         pages < LOAD_PAGES,
@@ -591,7 +596,8 @@ async fn a_memory_alarm_blocks_publishers_but_not_consumers() {
     let history = start_load(&app).await;
     broker.ctl(&["set_vm_memory_high_watermark", "0.0000001"]);
     // A publisher under the alarm gets no confirm: it fails within its timeout, it does not hang.
-    let blocked = tributary_broker::Publisher::new(broker.url(), "blocked probe")
+    let nodes = tributary_broker::Nodes::parse([broker.url().as_str()]).expect("the node's URL");
+    let blocked = tributary_broker::Publisher::new(nodes, "blocked probe")
         .with_confirm_timeout(Duration::from_secs(2));
     let started = Instant::now();
     let error = tokio::time::timeout(
@@ -659,7 +665,7 @@ async fn the_dead_queue_deleted_under_load_comes_back_and_loses_no_letter() {
     let mut kinds = tributary_worker::connectors::registry().kinds();
     kinds.push("ghost");
     let ghost_topology = tributary_worker::app::topology(&app.settings, &kinds).unwrap();
-    let connection = tributary_broker::connect(app.settings.amqp.url.expose(), "test")
+    let connection = tributary_broker::connect(&app.settings.amqp.nodes().unwrap(), "test")
         .await
         .unwrap();
     ghost_topology.declare(&connection).await.unwrap();

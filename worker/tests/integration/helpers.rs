@@ -90,7 +90,7 @@ impl TestApp {
             .await
             .expect("start the shop");
         let mut settings = Settings::default();
-        settings.amqp.url = Secret::new(amqp_url.to_owned());
+        settings.amqp.url = tributary_worker::config::AmqpUrls::joined(amqp_url);
         settings.amqp.prefix = format!("t{}", &Uuid::now_v7().simple().to_string()[20..]);
         settings.amqp.retry_tiers = vec!["200ms".into(), "500ms".into(), "1s".into()];
         settings.database.url = Secret::new(database_url.clone());
@@ -123,15 +123,16 @@ impl TestApp {
         .unwrap();
         // Declare the topology up front, as `tributary-worker enqueue` does, so jobs published
         // before any worker starts are routed.
-        let connection = tributary_broker::connect(settings.amqp.url.expose(), "test topology")
-            .await
-            .expect("connect to the broker");
+        let connection =
+            tributary_broker::connect(&settings.amqp.nodes().unwrap(), "test topology")
+                .await
+                .expect("connect to the broker");
         topology
             .declare(&connection)
             .await
             .expect("declare the topology");
         let _ = connection.close(200, "declared".into()).await;
-        let publisher = Publisher::new(settings.amqp.url.expose(), "test publisher");
+        let publisher = Publisher::new(settings.amqp.nodes().unwrap(), "test publisher");
         Self {
             settings,
             store,
@@ -193,7 +194,7 @@ impl TestApp {
             .map(|t| format!("\"{t}\""))
             .collect();
         BTreeMap::from([
-            ("TRIBUTARY_AMQP__URL".into(), s.amqp.url.expose().to_owned()),
+            ("TRIBUTARY_AMQP__URL".into(), s.amqp.url.expose_joined()),
             ("TRIBUTARY_AMQP__PREFIX".into(), s.amqp.prefix.clone()),
             (
                 "TRIBUTARY_AMQP__RETRY_TIERS".into(),
@@ -319,9 +320,10 @@ impl TestApp {
         let queue = self
             .topology
             .work_queue(&ConnectorKind::new("demo").unwrap());
-        let connection = tributary_broker::connect(self.settings.amqp.url.expose(), "test probe")
-            .await
-            .expect("connect to the broker");
+        let connection =
+            tributary_broker::connect(&self.settings.amqp.nodes().unwrap(), "test probe")
+                .await
+                .expect("connect to the broker");
         let channel = connection.create_channel().await.unwrap();
         let declared = channel
             .queue_declare(

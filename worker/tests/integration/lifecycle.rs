@@ -13,7 +13,7 @@ use tributary_worker::Worker;
 async fn a_conflicting_queue_stops_start_up_with_a_clear_message() {
     let app = TestApp::new(ShopConfig::with_volume(0, 0, 0)).await;
     // Someone created the work queue as a classic queue without our dead-lettering.
-    let connection = tributary_broker::connect(app.settings.amqp.url.expose(), "test")
+    let connection = tributary_broker::connect(&app.settings.amqp.nodes().unwrap(), "test")
         .await
         .unwrap();
     let channel = connection.create_channel().await.unwrap();

@@ -5,6 +5,7 @@
 mod bad_input;
 mod bad_input_matrix;
 mod checker;
+mod cluster;
 mod connectors_e2e;
 mod faults;
 mod faults_under_load;
@@ -13,6 +14,7 @@ mod ingestion;
 mod lifecycle;
 mod limits;
 mod misbehaving;
+mod own_cluster;
 mod own_stack;
 mod pauses;
 mod reconcile;

@@ -45,6 +45,17 @@ fn kill9(pid: u32) {
         .status();
 }
 
+/// A CLI tool's stdout; panics with its stderr unless it succeeded.
+fn cli_stdout(tool: &str, args: &[&str], output: std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "{tool} {args:?}: {}{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// Settings a test gives its node.
 #[derive(Debug, Clone, Default)]
 pub struct BrokerConfig {
@@ -69,13 +80,28 @@ impl OwnBroker {
     /// Writes the node's files and boots it; returns once AMQP accepts a login.
     pub async fn start(config: BrokerConfig) -> Self {
         let id = &Uuid::now_v7().simple().to_string()[20..];
-        let dir = std::env::temp_dir().join(format!("tributary-test-rabbit-{id}"));
+        let mut broker = Self::prepare(
+            config,
+            &format!("{:032X}", rand::random::<u128>()),
+            &format!("tributary-test-{id}"),
+        );
+        broker.launch().await;
+        broker
+    }
+
+    /// Writes the files of a node named `name@localhost` with this Erlang `cookie`, without
+    /// booting it (see [`OwnBroker::launch`]). Nodes of one cluster share the cookie.
+    pub fn prepare(config: BrokerConfig, cookie: &str, name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("{name}-rabbit"));
         std::fs::create_dir_all(dir.join("conf.d")).unwrap();
         std::fs::create_dir_all(dir.join("log")).unwrap();
-        let cookie = dir.join(".erlang.cookie");
-        std::fs::write(&cookie, format!("{:032X}", rand::random::<u128>())).unwrap();
-        std::fs::set_permissions(&cookie, std::os::unix::fs::PermissionsExt::from_mode(0o400))
-            .unwrap();
+        let cookie_file = dir.join(".erlang.cookie");
+        std::fs::write(&cookie_file, cookie).unwrap();
+        std::fs::set_permissions(
+            &cookie_file,
+            std::os::unix::fs::PermissionsExt::from_mode(0o400),
+        )
+        .unwrap();
         let port = free_port();
         std::fs::write(dir.join("enabled_plugins"), "[].\n").unwrap();
         std::fs::write(dir.join("rabbitmq-env.conf"), "").unwrap();
@@ -97,7 +123,7 @@ impl OwnBroker {
             ),
         )
         .unwrap();
-        let node = format!("tributary-test-{id}@localhost");
+        let node = format!("{name}@localhost");
         let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
         let env = vec![
             ("HOME".into(), path("")),
@@ -133,15 +159,18 @@ impl OwnBroker {
             ),
             ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
         ];
-        let mut broker = Self {
+        Self {
             dir,
             node,
             port,
             env,
             server: None,
-        };
-        broker.launch().await;
-        broker
+        }
+    }
+
+    /// The AMQP port.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// The AMQP URL of this node.
@@ -166,7 +195,8 @@ impl OwnBroker {
         wait_for("the test's RabbitMQ node to boot", BOOT_DEADLINE, || {
             let url = url.clone();
             async move {
-                let connection = tributary_broker::connect(&url, "boot probe").await.ok()?;
+                let nodes = tributary_broker::Nodes::parse([url.as_str()]).ok()?;
+                let connection = tributary_broker::connect(&nodes, "boot probe").await.ok()?;
                 let _ = connection.close(200, "probe".into()).await;
                 Some(())
             }
@@ -176,21 +206,40 @@ impl OwnBroker {
 
     /// `rabbitmqctl` against this node; panics unless it succeeds. Returns stdout.
     pub fn ctl(&self, args: &[&str]) -> String {
-        let output = Command::new(format!("{RABBIT_BIN}/rabbitmqctl"))
+        self.cli("rabbitmqctl", args)
+    }
+
+    /// A RabbitMQ CLI tool (`rabbitmqctl`, `rabbitmq-queues`, ...) against this node; panics
+    /// unless it succeeds. Returns stdout.
+    pub fn cli(&self, tool: &str, args: &[&str]) -> String {
+        let output = self
+            .cli_command(tool, args)
+            .output()
+            .expect("run a RabbitMQ CLI tool");
+        cli_stdout(tool, args, output)
+    }
+
+    /// As [`OwnBroker::cli`], without blocking the runtime's threads (an in-process worker
+    /// shares them with the test).
+    pub async fn cli_async(&self, tool: &str, args: &[&str]) -> String {
+        let output = tokio::process::Command::from(self.cli_command(tool, args))
+            .output()
+            .await
+            .expect("run a RabbitMQ CLI tool");
+        cli_stdout(tool, args, output)
+    }
+
+    fn cli_command(&self, tool: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(format!("{RABBIT_BIN}/{tool}"));
+        command
             .arg("-n")
             .arg(&self.node)
             .args(args)
             .current_dir(&self.dir)
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .expect("run rabbitmqctl");
-        assert!(
-            output.status.success(),
-            "rabbitmqctl {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
+            .stdin(Stdio::null());
+        command
     }
 
     fn beam_pid(&self) -> Option<u32> {
@@ -203,9 +252,19 @@ impl OwnBroker {
     }
 
     /// Graceful stop (`rabbitmqctl stop`, which waits for the node to halt).
+    ///
+    /// The CLI call blocks a runtime thread; a test with an in-process worker uses
+    /// [`OwnBroker::stop_async`].
     pub async fn stop(&mut self) {
         let pid = self.beam_pid();
         self.ctl(&["stop"]);
+        self.reap(pid).await;
+    }
+
+    /// As [`OwnBroker::stop`], without blocking the runtime's threads.
+    pub async fn stop_async(&mut self) {
+        let pid = self.beam_pid();
+        self.cli_async("rabbitmqctl", &["stop"]).await;
         self.reap(pid).await;
     }
 
