@@ -16,8 +16,9 @@
 //! 4. **tenants**: the same records over 1, 10, 100 and 1,000 tenants: wall time, worker CPU
 //!    and database bytes per record, next to the 1-tenant figures.
 //!
-//! Each phase gets a fresh database (dropped afterwards); the run gets one queue prefix whose
-//! queues and exchanges are deleted at the end. Prints a table and one JSON line per figure.
+//! Each phase gets a fresh database and its own queue prefix, both deleted afterwards: messages
+//! left in a phase's queues after its runs settled (duplicates of finished jobs, which
+//! at-least-once delivery allows) must not reach the next phase's workers and database. Prints a table and one JSON line per figure.
 #![allow(clippy::print_stderr)]
 
 mod common;
@@ -179,6 +180,8 @@ struct Bench {
     scratch: PathBuf,
     clock_ticks: f64,
     http: reqwest::Client,
+    /// Phases started so far; phase n uses the queue prefix `{prefix}p{n}`.
+    phases_started: std::sync::atomic::AtomicUsize,
 }
 
 #[tokio::main]
@@ -201,6 +204,7 @@ async fn main() -> anyhow::Result<()> {
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()?,
+        phases_started: std::sync::atomic::AtomicUsize::new(0),
     };
     eprintln!(
         "scale: prefix {}, worker logs in {}, phases {:?}",
@@ -212,11 +216,15 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let mut figures = Vec::new();
     let outcome = run_phases(&bench, &knobs, &mut figures).await;
-    if let Err(error) = delete_topology(&bench).await {
-        eprintln!(
-            "scale: could not delete the bench's queues ({error:#}); prefix {}",
-            bench.prefix
-        );
+    // Phases delete their own queues; again here for a phase that failed half-way.
+    let phases = bench
+        .phases_started
+        .load(std::sync::atomic::Ordering::SeqCst);
+    for phase in 0..phases {
+        let prefix = format!("{}p{phase}", bench.prefix);
+        if let Err(error) = delete_topology(&bench.amqp_url, &prefix).await {
+            eprintln!("scale: could not delete the queues of prefix {prefix}: {error:#}");
+        }
     }
     print_figures(&figures);
     eprintln!("scale: took {:.0} s", started.elapsed().as_secs_f64());
@@ -743,13 +751,21 @@ struct Latency {
 
 impl Phase {
     async fn start(bench: &Bench, name: &str) -> anyhow::Result<Self> {
+        let index = bench
+            .phases_started
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let prefix = format!("{}p{index}", bench.prefix);
         let database_url = fresh_database(&bench.base_db_url).await?;
+        eprintln!(
+            "scale: phase {name}: database {}, queue prefix {prefix}",
+            database_url.rsplit('/').next().unwrap_or("")
+        );
         let store = Store::connect(&database_url, 4)?;
         store
             .migrate()
             .await
             .context("cannot migrate the phase's database")?;
-        let enqueuer = Enqueuer::connect(&bench.settings(&database_url))
+        let enqueuer = Enqueuer::connect(&bench.settings(&database_url, &prefix))
             .await
             .context("cannot connect the enqueuer")?;
         Ok(Self {
@@ -758,7 +774,7 @@ impl Phase {
             store,
             enqueuer,
             amqp_url: bench.amqp_url.clone(),
-            prefix: bench.prefix.clone(),
+            prefix,
             worker_bin: bench.worker_bin.clone(),
             scratch: bench.scratch.clone(),
         })
@@ -967,10 +983,19 @@ impl Phase {
             .get(0))
     }
 
-    /// Closes the phase's connections and drops its database (`BENCH_KEEP_DATABASES=1` keeps it).
+    /// Closes the phase's connections, deletes its queues and drops its database
+    /// (`BENCH_KEEP_DATABASES=1` keeps it). Call it after the phase's workers stopped.
     async fn finish(self, bench: &Bench) {
+        // Both pools hold connections to the database: drop them before dropping it.
         self.enqueuer.close().await;
+        drop(self.enqueuer);
         drop(self.store);
+        if let Err(error) = delete_topology(&self.amqp_url, &self.prefix).await {
+            eprintln!(
+                "scale: could not delete the queues of prefix {}: {error:#}",
+                self.prefix
+            );
+        }
         if std::env::var("BENCH_KEEP_DATABASES").is_ok_and(|v| v == "1") {
             return;
         }
@@ -980,18 +1005,28 @@ impl Phase {
             .next()
             .unwrap_or("")
             .to_owned();
-        let dropped = async {
-            let admin = Store::connect(&bench.base_db_url, 1)?;
-            admin
-                .pool()
-                .get()
-                .await?
-                .simple_query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .await?;
-            anyhow::Ok(())
+        // Not `WITH (FORCE)`: the app role may not terminate other roles' backends. Our own
+        // connections close as their pools drop, so wait for them instead.
+        let mut last_error = None;
+        for _ in 0..40 {
+            let dropped = async {
+                let admin = Store::connect(&bench.base_db_url, 1)?;
+                admin
+                    .pool()
+                    .get()
+                    .await?
+                    .simple_query(&format!("DROP DATABASE IF EXISTS {name}"))
+                    .await?;
+                anyhow::Ok(())
+            }
+            .await;
+            match dropped {
+                Ok(()) => return,
+                Err(error) => last_error = Some(error),
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        .await;
-        if let Err(error) = dropped {
+        if let Some(error) = last_error {
             eprintln!("scale: could not drop database {name}: {error:#}");
         }
     }
@@ -1204,10 +1239,10 @@ impl WorkerProcess {
 
 impl Bench {
     /// Settings for the in-process enqueuer (the workers get the same through the environment).
-    fn settings(&self, database_url: &str) -> Settings {
+    fn settings(&self, database_url: &str, prefix: &str) -> Settings {
         let mut settings = Settings::default();
         settings.amqp.url = Secret::new(self.amqp_url.clone());
-        settings.amqp.prefix = self.prefix.clone();
+        settings.amqp.prefix = prefix.to_owned();
         settings.database.url = Secret::new(database_url.to_owned());
         settings.database.migrate_on_start = false;
         settings
@@ -1370,12 +1405,14 @@ async fn raw_lapin(bench: &Bench, messages: usize, pace: Option<f64>) -> anyhow:
     })
 }
 
-/// Deletes the run's queues and exchanges (work, retry, dead) from the shared broker.
-async fn delete_topology(bench: &Bench) -> anyhow::Result<()> {
-    let settings = bench.settings(&bench.base_db_url);
+/// Deletes one prefix's queues and exchanges (work, retry, dead) from the shared broker.
+async fn delete_topology(amqp_url: &str, prefix: &str) -> anyhow::Result<()> {
+    let mut settings = Settings::default();
+    settings.amqp.url = Secret::new(amqp_url.to_owned());
+    settings.amqp.prefix = prefix.to_owned();
     let registry = tributary_worker::connectors::registry();
     let topology = tributary_worker::app::topology(&settings, &registry.kinds())?;
-    let connection = tributary_broker::connect(&bench.amqp_url, "bench cleanup").await?;
+    let connection = tributary_broker::connect(amqp_url, "bench cleanup").await?;
     let channel = connection.create_channel().await?;
     let mut queues = vec![topology.dead_queue()];
     queues.extend(
