@@ -9,7 +9,10 @@
 //! Prints a table and one JSON line per figure (`name`, `value`, `unit`).
 #![allow(clippy::print_stderr)]
 
-use futures_util::{SinkExt, StreamExt};
+mod common;
+
+use common::{count_from_env, env, fresh_database, job, raw_copy_upsert};
+use futures_util::StreamExt;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tributary_broker::lapin::options::{
@@ -19,23 +22,11 @@ use tributary_broker::lapin::options::{
 use tributary_broker::lapin::types::FieldTable;
 use tributary_broker::lapin::BasicProperties;
 use tributary_broker::{JobEnvelope, JobKind};
-use tributary_connector::{ConnectorKind, SourceId, StreamName, TenantId, Window};
 use tributary_demo_shop::ShopConfig;
 use tributary_store::Store;
 use tributary_worker::config::{Secret, Settings, SourceSettings};
 use tributary_worker::enqueue::Enqueuer;
 use tributary_worker::Worker;
-
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run `ops/dev bench`"))
-}
-
-fn count_from_env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 struct Figure {
     name: &'static str,
@@ -167,32 +158,6 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn job(kind: JobKind, tenant: &str, stream: &str) -> JobEnvelope {
-    JobEnvelope::new_root(
-        kind,
-        ConnectorKind::new("demo").unwrap(),
-        TenantId::new(tenant).unwrap(),
-        SourceId::new("demo_shop").unwrap(),
-        StreamName::new(stream).unwrap(),
-        Window::default(),
-    )
-}
-
-async fn fresh_database(base_url: &str) -> anyhow::Result<String> {
-    let admin = Store::connect(base_url, 1)?;
-    let name = format!("bench_{}", uuid::Uuid::now_v7().simple());
-    admin
-        .pool()
-        .get()
-        .await?
-        .simple_query(&format!("CREATE DATABASE {name}"))
-        .await?;
-    let (prefix, _) = base_url
-        .rsplit_once('/')
-        .expect("a database URL has a path");
-    Ok(format!("{prefix}/{name}"))
-}
-
 /// Starts an in-process worker, waits until every run rooted at `roots` is settled, stops it.
 async fn run_worker_until_settled(
     settings: &Settings,
@@ -314,56 +279,4 @@ async fn raw_lapin(url: &str, prefix: &str, messages: usize) -> anyhow::Result<f
     let _ = publish_connection.close(200, "done".into()).await;
     let _ = consume_connection.close(200, "done".into()).await;
     Ok(rate)
-}
-
-/// The same rows the ingestion stored, COPYed into a staging table and upserted into an empty
-/// copy of `records` — the best a bulk loader could do with this schema.
-async fn raw_copy_upsert(store: &Store) -> anyhow::Result<f64> {
-    let mut client = store.pool().get().await?;
-    let columns = "tenant_id, connector, stream, external_id, content_hash, data, source_updated_at, last_job_id";
-    let mut dump = Vec::new();
-    let stream = client
-        .copy_out(&format!("COPY records ({columns}) TO STDOUT"))
-        .await?;
-    futures_util::pin_mut!(stream);
-    while let Some(chunk) = stream.next().await {
-        dump.extend_from_slice(&chunk?);
-    }
-    client
-        .batch_execute(
-            "DROP TABLE IF EXISTS records_baseline;
-             CREATE TABLE records_baseline (LIKE records INCLUDING ALL);",
-        )
-        .await?;
-    let rows: i64 = client
-        .query_one("SELECT count(*) FROM records", &[])
-        .await?
-        .get(0);
-    let started = Instant::now();
-    let transaction = client.transaction().await?;
-    transaction
-        .batch_execute("CREATE TEMP TABLE staging (LIKE records INCLUDING DEFAULTS) ON COMMIT DROP")
-        .await?;
-    let sink = transaction
-        .copy_in::<_, std::io::Cursor<Vec<u8>>>(&format!("COPY staging ({columns}) FROM STDIN"))
-        .await?;
-    futures_util::pin_mut!(sink);
-    for chunk in dump.chunks(1 << 20) {
-        sink.send(std::io::Cursor::new(chunk.to_vec())).await?;
-    }
-    sink.as_mut().finish().await?;
-    transaction
-        .execute(
-            &format!(
-                "INSERT INTO records_baseline ({columns}) SELECT {columns} FROM staging
-                 ON CONFLICT (tenant_id, connector, stream, external_id) DO UPDATE SET
-                     content_hash = EXCLUDED.content_hash, data = EXCLUDED.data,
-                     source_updated_at = EXCLUDED.source_updated_at,
-                     last_job_id = EXCLUDED.last_job_id, last_changed_at = now()"
-            ),
-            &[],
-        )
-        .await?;
-    transaction.commit().await?;
-    Ok(rows as f64 / started.elapsed().as_secs_f64())
 }
