@@ -95,15 +95,9 @@ async fn round(
     test: &str,
 ) {
     let test = format!("{test}#{round}");
-    let pages_before = pages_committed(app).await;
-    start_round(app, round, history).await;
-    wait_for(
-        "the round's load to commit pages",
-        Duration::from_secs(60),
-        || async { (pages_committed(app).await >= pages_before + 8).then_some(()) },
-    )
-    .await;
-
+    // Which node the worker consumes from is looked up before the load starts: a
+    // `rabbitmqctl` call takes seconds on a loaded machine, long enough for the load to finish
+    // before the fault. The connection stays put until the fault moves it.
     let consume = format!(
         "{} consume",
         app.settings.worker.name.as_deref().expect("named")
@@ -116,17 +110,28 @@ async fn round(
     .await;
     let victim = cluster.index_of_port(port).expect("a node of the cluster");
     let witness = (victim + 1) % NODES;
+    let pages_before = pages_committed(app).await;
+    start_round(app, round, history).await;
+    wait_for(
+        "the round's load to commit pages",
+        Duration::from_secs(60),
+        || async { (pages_committed(app).await >= pages_before + 8).then_some(()) },
+    )
+    .await;
+
     println!("{test}: the worker consumes from node {victim}; taking it away ({fault:?})");
-    let faulted_at = Instant::now();
-    match fault {
-        NodeFault::Stop => cluster.node_mut(victim).stop_async().await,
-        NodeFault::Kill => cluster.node_mut(victim).kill().await,
-    }
+    // Checked as the fault starts: a graceful stop returns only once the node is down, and
+    // the worker, having failed over, may finish the load meanwhile.
     let pages = pages_committed(app).await;
     assert!(
         pages < pages_before + LOAD_PAGES,
         "{test}: the fault landed after the round's load had finished ({pages} pages)"
     );
+    let faulted_at = Instant::now();
+    match fault {
+        NodeFault::Stop => cluster.node_mut(victim).stop_async().await,
+        NodeFault::Kill => cluster.node_mut(victim).kill().await,
+    }
 
     let new_port = wait_for(
         "the worker to consume from a surviving node",
