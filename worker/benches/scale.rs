@@ -1241,7 +1241,7 @@ impl Bench {
     /// Settings for the in-process enqueuer (the workers get the same through the environment).
     fn settings(&self, database_url: &str, prefix: &str) -> Settings {
         let mut settings = Settings::default();
-        settings.amqp.url = Secret::new(self.amqp_url.clone());
+        settings.amqp.url = tributary_worker::config::AmqpUrls::joined(&self.amqp_url);
         settings.amqp.prefix = prefix.to_owned();
         settings.database.url = Secret::new(database_url.to_owned());
         settings.database.migrate_on_start = false;
@@ -1299,10 +1299,9 @@ struct RawLapin {
 /// `pace` the publisher sends that many messages per second instead of as fast as it can.
 async fn raw_lapin(bench: &Bench, messages: usize, pace: Option<f64>) -> anyhow::Result<RawLapin> {
     let queue = format!("{}.raw", bench.prefix);
-    let publish_connection =
-        tributary_broker::connect(&bench.amqp_url, "bench raw publish").await?;
-    let consume_connection =
-        tributary_broker::connect(&bench.amqp_url, "bench raw consume").await?;
+    let nodes = tributary_broker::Nodes::parse(bench.amqp_url.split(','))?;
+    let publish_connection = tributary_broker::connect(&nodes, "bench raw publish").await?;
+    let consume_connection = tributary_broker::connect(&nodes, "bench raw consume").await?;
     let publisher = publish_connection.create_channel().await?;
     let consumer_channel = consume_connection.create_channel().await?;
     let mut arguments = FieldTable::default();
@@ -1408,11 +1407,12 @@ async fn raw_lapin(bench: &Bench, messages: usize, pace: Option<f64>) -> anyhow:
 /// Deletes one prefix's queues and exchanges (work, retry, dead) from the shared broker.
 async fn delete_topology(amqp_url: &str, prefix: &str) -> anyhow::Result<()> {
     let mut settings = Settings::default();
-    settings.amqp.url = Secret::new(amqp_url.to_owned());
+    settings.amqp.url = tributary_worker::config::AmqpUrls::joined(amqp_url);
     settings.amqp.prefix = prefix.to_owned();
     let registry = tributary_worker::connectors::registry();
     let topology = tributary_worker::app::topology(&settings, &registry.kinds())?;
-    let connection = tributary_broker::connect(amqp_url, "bench cleanup").await?;
+    let nodes = tributary_broker::Nodes::parse(amqp_url.split(','))?;
+    let connection = tributary_broker::connect(&nodes, "bench cleanup").await?;
     let channel = connection.create_channel().await?;
     let mut queues = vec![topology.dead_queue()];
     queues.extend(
