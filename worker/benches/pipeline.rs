@@ -11,15 +11,11 @@
 
 mod common;
 
-use common::{count_from_env, env, fresh_database, job, raw_copy_upsert};
+use common::{count_from_env, env, fresh_database, job, raw_copy_upsert, RawQueue};
 use futures_util::StreamExt;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
-use tributary_broker::lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
-};
-use tributary_broker::lapin::types::FieldTable;
+use tributary_broker::lapin::options::{BasicAckOptions, BasicPublishOptions, QueueDeleteOptions};
 use tributary_broker::lapin::BasicProperties;
 use tributary_broker::{JobEnvelope, JobKind};
 use tributary_demo_shop::ShopConfig;
@@ -198,38 +194,13 @@ async fn run_worker_until_settled(
 /// Bare lapin at its best: one confirm-mode publisher with a window of outstanding confirms,
 /// one consumer with prefetch 1000 acking with `multiple` every 100 deliveries.
 async fn raw_lapin(url: &str, prefix: &str, messages: usize) -> anyhow::Result<f64> {
-    let queue = format!("{prefix}.raw");
-    let nodes = tributary_broker::Nodes::parse(url.split(','))?;
-    let publish_connection = tributary_broker::connect(&nodes, "bench raw publish").await?;
-    let consume_connection = tributary_broker::connect(&nodes, "bench raw consume").await?;
-    let publisher = publish_connection.create_channel().await?;
-    let consumer_channel = consume_connection.create_channel().await?;
-    let mut arguments = FieldTable::default();
-    arguments.insert(
-        "x-queue-type".into(),
-        tributary_broker::lapin::types::AMQPValue::LongString("quorum".into()),
-    );
-    publisher
-        .queue_declare(
-            queue.clone().into(),
-            QueueDeclareOptions::durable(),
-            arguments,
-        )
-        .await?;
-    publisher
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
-    consumer_channel
-        .basic_qos(1000, BasicQosOptions::default())
-        .await?;
-    let mut consumer = consumer_channel
-        .basic_consume(
-            queue.clone().into(),
-            "bench".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    let RawQueue {
+        queue,
+        publisher,
+        consumer_channel,
+        mut consumer,
+        connections,
+    } = RawQueue::open(url, prefix).await?;
     let body = br#"{"version":1,"kind":"noop","payload":"a small job body of about a hundred bytes, like ours"}"#;
     let started = Instant::now();
     let consume = tokio::spawn(async move {
@@ -276,7 +247,6 @@ async fn raw_lapin(url: &str, prefix: &str, messages: usize) -> anyhow::Result<f
     publisher
         .queue_delete(queue.into(), QueueDeleteOptions::default())
         .await?;
-    let _ = publish_connection.close(200, "done".into()).await;
-    let _ = consume_connection.close(200, "done".into()).await;
+    connections.close().await;
     Ok(rate)
 }

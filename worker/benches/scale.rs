@@ -24,7 +24,7 @@
 mod common;
 
 use anyhow::Context;
-use common::{count_from_env, env, fresh_database, job, raw_copy_upsert};
+use common::{count_from_env, env, fresh_database, job, raw_copy_upsert, RawQueue};
 use futures_util::StreamExt;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -32,10 +32,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 use tributary_broker::lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, ExchangeDeleteOptions, QueueDeclareOptions, QueueDeleteOptions,
+    BasicAckOptions, BasicPublishOptions, ExchangeDeleteOptions, QueueDeleteOptions,
 };
-use tributary_broker::lapin::types::{AMQPValue, FieldTable};
 use tributary_broker::lapin::BasicProperties;
 use tributary_broker::{JobEnvelope, JobKind};
 use tributary_demo_shop::{Faults, ShopConfig, ShopHandle, Stream};
@@ -1298,38 +1296,13 @@ struct RawLapin {
 /// acks), each body carrying its publish time so the consumer can time the round trip. With
 /// `pace` the publisher sends that many messages per second instead of as fast as it can.
 async fn raw_lapin(bench: &Bench, messages: usize, pace: Option<f64>) -> anyhow::Result<RawLapin> {
-    let queue = format!("{}.raw", bench.prefix);
-    let nodes = tributary_broker::Nodes::parse(bench.amqp_url.split(','))?;
-    let publish_connection = tributary_broker::connect(&nodes, "bench raw publish").await?;
-    let consume_connection = tributary_broker::connect(&nodes, "bench raw consume").await?;
-    let publisher = publish_connection.create_channel().await?;
-    let consumer_channel = consume_connection.create_channel().await?;
-    let mut arguments = FieldTable::default();
-    arguments.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString("quorum".into()),
-    );
-    publisher
-        .queue_declare(
-            queue.clone().into(),
-            QueueDeclareOptions::durable(),
-            arguments,
-        )
-        .await?;
-    publisher
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
-    consumer_channel
-        .basic_qos(1000, BasicQosOptions::default())
-        .await?;
-    let mut consumer = consumer_channel
-        .basic_consume(
-            queue.clone().into(),
-            "bench".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    let RawQueue {
+        queue,
+        publisher,
+        consumer_channel,
+        mut consumer,
+        connections,
+    } = RawQueue::open(&bench.amqp_url, &bench.prefix).await?;
     let epoch = Instant::now();
     let consume = tokio::spawn(async move {
         let mut latencies = Vec::with_capacity(messages);
@@ -1390,8 +1363,7 @@ async fn raw_lapin(bench: &Bench, messages: usize, pace: Option<f64>) -> anyhow:
     publisher
         .queue_delete(queue.into(), QueueDeleteOptions::default())
         .await?;
-    let _ = publish_connection.close(200, "done".into()).await;
-    let _ = consume_connection.close(200, "done".into()).await;
+    connections.close().await;
     latencies.sort_unstable();
     let percentile = |p: f64| -> f64 {
         let index = ((latencies.len() as f64 - 1.0) * p).round() as usize;

@@ -1,12 +1,90 @@
 //! Helpers shared by the worker's benchmarks (`pipeline`, `scale`): reading knobs from the
-//! environment, a fresh database per run, demo pull jobs, and the raw COPY upsert baseline.
+//! environment, a fresh database per run, demo pull jobs, the bare lapin queue and the raw COPY
+//! upsert baselines.
 //! Knows nothing about what a benchmark measures or how it prints.
 
 use futures_util::{SinkExt, StreamExt};
 use std::time::Instant;
+use tributary_broker::lapin::options::{
+    BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions, QueueDeclareOptions,
+};
+use tributary_broker::lapin::types::{AMQPValue, FieldTable};
+use tributary_broker::lapin::{Channel, Connection, Consumer};
 use tributary_broker::{JobEnvelope, JobKind};
 use tributary_connector::{ConnectorKind, SourceId, StreamName, TenantId, Window};
 use tributary_store::Store;
+
+/// Bare lapin at its best, the broker baseline: a quorum queue `<prefix>.raw`, a confirm-mode
+/// publishing channel and a consumer with prefetch 1000, each on a connection of its own.
+pub struct RawQueue {
+    /// The queue's name.
+    pub queue: String,
+    /// Confirm-mode channel to publish on (default exchange, routing key = `queue`).
+    pub publisher: Channel,
+    /// The consumer's channel (for acks).
+    pub consumer_channel: Channel,
+    /// The consumer.
+    pub consumer: Consumer,
+    /// Both connections, to close when done.
+    pub connections: RawConnections,
+}
+
+/// The publishing and the consuming connection of a [`RawQueue`].
+pub struct RawConnections([Connection; 2]);
+
+impl RawConnections {
+    /// Closes both.
+    pub async fn close(&self) {
+        for connection in &self.0 {
+            let _ = connection.close(200, "done".into()).await;
+        }
+    }
+}
+
+impl RawQueue {
+    /// Declares the queue and opens both sides.
+    pub async fn open(amqp_url: &str, prefix: &str) -> anyhow::Result<Self> {
+        let queue = format!("{prefix}.raw");
+        let nodes = tributary_broker::Nodes::parse(amqp_url.split(','))?;
+        let publish_connection = tributary_broker::connect(&nodes, "bench raw publish").await?;
+        let consume_connection = tributary_broker::connect(&nodes, "bench raw consume").await?;
+        let publisher = publish_connection.create_channel().await?;
+        let consumer_channel = consume_connection.create_channel().await?;
+        let mut arguments = FieldTable::default();
+        arguments.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+        publisher
+            .queue_declare(
+                queue.clone().into(),
+                QueueDeclareOptions::durable(),
+                arguments,
+            )
+            .await?;
+        publisher
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        consumer_channel
+            .basic_qos(1000, BasicQosOptions::default())
+            .await?;
+        let consumer = consumer_channel
+            .basic_consume(
+                queue.clone().into(),
+                "bench".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        Ok(Self {
+            queue,
+            publisher,
+            consumer_channel,
+            consumer,
+            connections: RawConnections([publish_connection, consume_connection]),
+        })
+    }
+}
 
 /// A variable `ops/dev bench` sets (the stack's URLs); panics with the fix when it is missing.
 pub fn env(name: &str) -> String {
