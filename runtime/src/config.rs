@@ -234,48 +234,47 @@ impl AmqpSettings {
     /// Checks what serde cannot. Returns every problem, each naming its field under `amqp.`.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = self.topology_problems();
-        if let Err(error) = self.parse_nodes() {
-            let single = self.url.entries().len() <= 1;
-            problems.extend(error.problems.into_iter().map(|problem| {
-                if single {
-                    format!("amqp.url: {}", problem.problem)
-                } else {
-                    format!("amqp.url[{}]: {}", problem.index, problem.problem)
-                }
-            }));
-        }
-        if let Err(error) = parse_duration(&self.connect_timeout) {
-            problems.push(format!("amqp.connect_timeout: {error}"));
+        if let Err(node_problems) = self.parse_nodes() {
+            problems.extend(node_problems);
         }
         problems
     }
 
-    fn parse_nodes(&self) -> Result<Nodes, tributary_broker::NodesError> {
-        Nodes::parse(self.url.entries().iter().map(Secret::expose))
+    /// `url` and `connect_timeout`, parsed once: the nodes, or every problem with either, each
+    /// naming its field (`amqp.url[i]` when there are several URLs).
+    fn parse_nodes(&self) -> Result<Nodes, Vec<String>> {
+        let nodes = Nodes::parse(self.url.entries().iter().map(Secret::expose));
+        let timeout = parse_duration(&self.connect_timeout);
+        match (nodes, timeout) {
+            (Ok(nodes), Ok(timeout)) => Ok(nodes.with_connect_timeout(timeout)),
+            (nodes, timeout) => {
+                let single = self.url.entries().len() <= 1;
+                let mut problems: Vec<String> = nodes
+                    .err()
+                    .into_iter()
+                    .flat_map(|error| error.problems)
+                    .map(|problem| {
+                        if single {
+                            format!("amqp.url: {}", problem.problem)
+                        } else {
+                            format!("amqp.url[{}]: {}", problem.index, problem.problem)
+                        }
+                    })
+                    .collect();
+                if let Err(error) = timeout {
+                    problems.push(format!("amqp.connect_timeout: {error}"));
+                }
+                Err(problems)
+            }
+        }
     }
 
     /// The broker's nodes with the configured connect timeout, for
     /// [`tributary_broker::connect`] and [`tributary_broker::Publisher`]. Refuses what
     /// [`AmqpSettings::problems`] refuses about `url` and `connect_timeout`.
     pub fn nodes(&self) -> Result<Nodes, InvalidSettings> {
-        let problems: Vec<String> = self
-            .problems()
-            .into_iter()
-            .filter(|problem| {
-                problem.starts_with("amqp.url") || problem.starts_with("amqp.connect_timeout")
-            })
-            .collect();
-        if !problems.is_empty() {
-            return Err(InvalidSettings { problems });
-        }
-        let timeout = parse_duration(&self.connect_timeout).map_err(|problem| InvalidSettings {
-            problems: vec![format!("amqp.connect_timeout: {problem}")],
-        })?;
         self.parse_nodes()
-            .map(|nodes| nodes.with_connect_timeout(timeout))
-            .map_err(|error| InvalidSettings {
-                problems: vec![format!("amqp.url: {error}")],
-            })
+            .map_err(|problems| InvalidSettings { problems })
     }
 
     /// The problems that would make [`AmqpSettings::topology`] wrong (the URL plays no part).
