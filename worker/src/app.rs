@@ -41,7 +41,6 @@ const ACK_SETTLE_PAUSE: Duration = Duration::from_millis(300);
 /// A broker that was killed, is still recovering, or sits behind a black-holed link may never
 /// answer; the session then counts as lost and the reconnect loop tries again.
 const SESSION_STEP_TIMEOUT: Duration = Duration::from_secs(20);
-const TEARDOWN_TIMEOUT: Duration = SESSION_STEP_TIMEOUT;
 
 /// After an outcome could not be recorded, wait this long before handing the delivery back, so
 /// a database outage does not turn into a hot redelivery loop.
@@ -108,7 +107,7 @@ impl Worker {
             tributary_broker::connect(&nodes, &format!("{worker_name} topology")).await?;
         declare(&topology, &connection).await?;
         let _ = tokio::time::timeout(
-            TEARDOWN_TIMEOUT,
+            SESSION_STEP_TIMEOUT,
             connection.close(200, "topology declared".into()),
         )
         .await;
@@ -403,7 +402,7 @@ async fn consume(
     // black-holed link) lapin may never answer, and this session must end for the next to start.
     for tag in &consumer_tags {
         let _ = tokio::time::timeout(
-            TEARDOWN_TIMEOUT,
+            SESSION_STEP_TIMEOUT,
             channel.basic_cancel(tag.clone().into(), BasicCancelOptions::default()),
         )
         .await;
@@ -435,7 +434,7 @@ async fn consume(
     }
     drop(settle_sender);
     let mut acker = acker;
-    if tokio::time::timeout(TEARDOWN_TIMEOUT, &mut acker)
+    if tokio::time::timeout(SESSION_STEP_TIMEOUT, &mut acker)
         .await
         .is_err()
     {
@@ -443,14 +442,14 @@ async fn consume(
     }
     // A synchronous round trip after the last ack, then a pause: see ACK_SETTLE_PAUSE.
     let _ = tokio::time::timeout(
-        TEARDOWN_TIMEOUT,
+        SESSION_STEP_TIMEOUT,
         channel.basic_qos(settings.worker.prefetch, BasicQosOptions { global: false }),
     )
     .await;
     if session_end.is_ok() {
         tokio::time::sleep(ACK_SETTLE_PAUSE).await;
     }
-    let _ = tokio::time::timeout(TEARDOWN_TIMEOUT, async {
+    let _ = tokio::time::timeout(SESSION_STEP_TIMEOUT, async {
         let _ = channel.close(200, "worker stopping".into()).await;
         let _ = connection.close(200, "worker stopping".into()).await;
     })
